@@ -1,0 +1,364 @@
+"""Plumbing shared by pretrain.py, linear_eval.py and supervised_baseline.py.
+
+- the parent parser of the flags the three scripts share, and argument checks;
+- device, seeding, and the run directory (config.json, metrics.jsonl, atomic checkpoints);
+- the learning-rate schedule (linear warm-up, then cosine decay, a function of the step);
+- feature extraction and the weighted kNN monitor;
+- `fit_classifier`, the one training loop for "encoder + linear layer", used frozen by
+  linear evaluation, unfrozen by fine-tuning and from scratch by the supervised baseline.
+
+Nothing here parses arguments, seeds or prints at import.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+import augment
+import dataloader
+
+
+class UserError(Exception):
+    """A mistake in the user's input: reported as one line, exit status 2, no traceback."""
+
+
+# ---------------------------------------------------------------------------- arguments
+
+def _checked(cast, ok, what):
+    def parse(text):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+        return value
+    return parse
+
+
+positive_float = _checked(float, lambda v: v > 0 and math.isfinite(v), "a number > 0")
+nonneg_float = _checked(float, lambda v: v >= 0 and math.isfinite(v), "a number >= 0")
+fraction = _checked(float, lambda v: 0 < v <= 1, "a fraction in (0, 1]")
+positive_int = _checked(int, lambda v: v >= 1, "an integer >= 1")
+nonneg_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
+batch_size = _checked(int, lambda v: v >= 2, "a batch size >= 2")
+
+
+def parent_parser():
+    """The flags every script shares, so their names and meanings cannot drift apart.
+    Each script sets its own defaults for --epochs, --bs and --lr with set_defaults()."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("shared")
+    g.add_argument("--data-dir", default="data",
+                   help="CIFAR-10 folder: cifar-10-batches-py/ or train/<class>/, test/<class>/ "
+                        "(default: data; downloaded there when missing)")
+    g.add_argument("--no-download", action="store_true", help="never use the network")
+    g.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default: 0)")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto = cuda when available (default: auto)")
+    g.add_argument("--epochs", type=positive_int, help="training epochs")
+    g.add_argument("--bs", type=batch_size, help="batch size in images")
+    g.add_argument("--lr", type=positive_float, help="learning rate per 256 images "
+                   "(scaled linearly with --bs)")
+    g.add_argument("--workers", type=nonneg_int, default=min(8, os.cpu_count() or 1),
+                   help="data-loader processes for the torchvision path (default: min(8, cores))")
+    g.add_argument("--out-dir", help="run directory (default: runs/<descriptive name>)")
+    return p
+
+
+def run_cli(main, parser, argv=None):
+    """Parse argv, run main(args); a UserError or DataError becomes one line and exit 2."""
+    args = parser.parse_args(argv)
+    try:
+        main(args)
+        return 0
+    except (UserError, dataloader.DataError) as e:
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"\n{parser.prog}: interrupted; start the same command again to resume\n")
+
+
+# ---------------------------------------------------------------------------- environment
+
+def resolve_device(name):
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for, but PyTorch sees no CUDA GPU (use --device cpu)")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def device_name(device):
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def rng_state():
+    return {"python": random.getstate(), "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_state(state):
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if torch.cuda.is_available() and state["cuda"]:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_data(args):
+    """load_cifar10 with the shared flags."""
+    return dataloader.load_cifar10(args.data_dir, download=not args.no_download)
+
+
+# ---------------------------------------------------------------------------- run directory
+
+def git_commit():
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=os.path.dirname(os.path.abspath(__file__)), timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_json(path, obj):
+    """Write JSON atomically: a reader never sees half a file, a crash never leaves one."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_config(out_dir, args, script, device):
+    """config.json: every resolved argument, the command line, versions; written first."""
+    os.makedirs(out_dir, exist_ok=True)
+    write_json(os.path.join(out_dir, "config.json"), {
+        "script": script, "args": vars(args), "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
+        "torch": torch.__version__, "commit": git_commit(), "device": device_name(device),
+        "created": datetime.now().isoformat(timespec="seconds")})
+
+
+def append_jsonl(path, record):
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+
+
+def truncate_jsonl(path, epochs):
+    """Keep the first `epochs` lines: on resume, drop lines of epochs the checkpoint does not hold."""
+    if os.path.exists(path):
+        with open(path) as f:
+            lines = f.readlines()[:epochs]
+        with open(path, "w") as f:
+            f.writelines(lines)
+
+
+def save_atomic(obj, path):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, what="checkpoint"):
+    """torch.load with a one-line error for a missing, foreign or truncated file."""
+    if not os.path.isfile(path):
+        raise UserError(f"{what} {path} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # truncated zip, a text file, a pickle of something else
+        raise UserError(f"{path} is not a readable {what} ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{path} is not a {what} of this project (it holds a {type(obj).__name__})")
+    return obj
+
+
+# ---------------------------------------------------------------------------- optimisation
+
+def lr_at(step, total_steps, base_lr, warmup_steps=0):
+    """Linear warm-up from ~0 to base_lr over warmup_steps, then cosine decay to 0 (SimCLR App. B.1
+    and B.9: "linear warmup for the first 10 epochs, and decay the learning rate with the cosine
+    decay schedule without restarts")."""
+    if step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    t = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return base_lr * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def scaled_lr(lr_per_256, bs):
+    """The linear scaling rule (Goyal et al. 2017), as SimCLR states its rates: lr = base * bs / 256."""
+    return lr_per_256 * bs / 256
+
+
+def sgd(params, lr, wd, momentum=0.9):
+    """SGD with momentum; no weight decay on biases and BatchNorm parameters (1-d tensors)."""
+    params = [p for p in params if p.requires_grad]
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.SGD([g for g in groups if g["params"]], lr=lr, momentum=momentum)
+
+
+def set_lr(optimizer, lr):
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+# ---------------------------------------------------------------------------- features and kNN
+
+def normalize_batch(x_uint8):
+    """uint8 (B, 3, 32, 32) -> float (B, 3, 32, 32) standardised with the CIFAR-10 statistics:
+    augment.eval_transform() without the trip through PIL."""
+    mean = torch.tensor(augment.CIFAR_MEAN, device=x_uint8.device).view(1, 3, 1, 1)
+    std = torch.tensor(augment.CIFAR_STD, device=x_uint8.device).view(1, 3, 1, 1)
+    return (x_uint8.float() / 255 - mean) / std
+
+
+@torch.no_grad()
+def extract_features(net, images, device, bs=512):
+    """Features of uint8 images (N, 32, 32, 3) through `net` in eval mode, as float32 on the CPU."""
+    was_training = net.training
+    net.eval()
+    x = dataloader.to_tensor_batch(images)
+    feats = []
+    for i in range(0, len(x), bs):
+        batch = normalize_batch(x[i:i + bs].to(device, non_blocking=True))
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            feats.append(net(batch).float().cpu())
+    net.train(was_training)
+    return torch.cat(feats)  # (N, D)
+
+
+@torch.no_grad()
+def knn_accuracy(train_feats, train_labels, test_feats, test_labels, k=200, t=0.1, num_classes=10, chunk=1000):
+    """Weighted k-nearest-neighbour top-1 (%) with cosine similarity (Wu et al. 2018, Sec. 3.4):
+    each of the k nearest training features votes for its class with weight exp(sim / t)."""
+    train_feats = F.normalize(train_feats.float(), dim=1)
+    test_feats = F.normalize(test_feats.float(), dim=1)
+    train_labels = torch.as_tensor(train_labels, device=train_feats.device)
+    test_labels = torch.as_tensor(test_labels, device=test_feats.device)
+    k = min(k, len(train_feats))
+    correct = 0
+    for i in range(0, len(test_feats), chunk):
+        sim = test_feats[i:i + chunk] @ train_feats.T  # (chunk, N_train)
+        top_sim, top_idx = sim.topk(k, dim=1)  # (chunk, k)
+        votes = torch.zeros(len(top_sim), num_classes, device=sim.device)
+        votes.scatter_add_(1, train_labels[top_idx], (top_sim / t).exp())
+        correct += (votes.argmax(1) == test_labels[i:i + chunk]).sum().item()
+    return 100.0 * correct / len(test_feats)
+
+
+# ---------------------------------------------------------------------------- classifier training
+
+def accuracy(logits, labels, topk=(1, 5)):
+    """Number of samples whose label is among the top-k logits, for each k."""
+    top = logits.topk(max(topk), dim=1).indices  # (B, maxk)
+    hit = top == labels[:, None]
+    return [hit[:, :k].any(dim=1).sum().item() for k in topk]
+
+
+@torch.no_grad()
+def evaluate(model, batches):
+    """Top-1 and top-5 accuracy (%) of `model` over the (x, y) batches."""
+    was_training = model.training
+    model.eval()
+    n = top1 = top5 = 0
+    for x, y in batches:
+        c1, c5 = accuracy(model(x).float(), y)
+        top1, top5, n = top1 + c1, top5 + c5, n + len(y)
+    model.train(was_training)
+    return 100.0 * top1 / n, 100.0 * top5 / n
+
+
+def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoch, lr, wd,
+                   device, checkpoint_path=None, metrics_path=None, desc="train"):
+    """Train `model` (inputs -> logits) with cross-entropy, SGD + momentum and a per-step cosine
+    schedule; return the history and the test top-1/top-5 of the LAST epoch (no picking by test).
+
+    train_batches(epoch) and test_batches() yield (x, y) on the device. Only parameters with
+    requires_grad are optimised, so a frozen encoder inside `model` stays as it is; whether the
+    encoder runs in train or eval mode is the model's business (see linear_eval.Classifier).
+    With checkpoint_path the loop saves after every epoch and resumes from it.
+    """
+    from tqdm import tqdm
+    optimizer = sgd(model.parameters(), lr, wd)
+    total = epochs * steps_per_epoch
+    start, history = 0, []
+    if checkpoint_path and os.path.exists(checkpoint_path):
+        state = load_checkpoint(checkpoint_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, history = state["epoch"], state["history"]
+        set_rng_state(state["rng"])
+        if metrics_path:
+            truncate_jsonl(metrics_path, start)
+        print(f"resuming {desc} from epoch {start}")
+    for epoch in range(start, epochs):
+        model.train()
+        t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
+        bar = tqdm(train_batches(epoch), total=steps_per_epoch, desc=f"{desc} {epoch + 1}/{epochs}",
+                   leave=False, disable=None)
+        for i, (x, y) in enumerate(bar):
+            set_lr(optimizer, lr_at(epoch * steps_per_epoch + i, total, lr))
+            logits = model(x)
+            loss = F.cross_entropy(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            seen += len(y)
+            loss_sum += loss.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+        record = {"epoch": epoch + 1, "loss": loss_sum / seen, "lr": optimizer.param_groups[0]["lr"],
+                  "train_acc": 100.0 * correct / seen, "seconds": time.time() - t0}
+        history.append(record)
+        if metrics_path:
+            append_jsonl(metrics_path, record)
+        if checkpoint_path:
+            save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "epoch": epoch + 1, "history": history, "rng": rng_state()}, checkpoint_path)
+    top1, top5 = evaluate(model, test_batches())
+    return history, top1, top5
+
+
+def image_batches(images, labels, transform, args, device, shuffle):
+    """A DataLoader over uint8 images with a PIL transform, yielding batches on the device."""
+    def batches(epoch=0):
+        g = torch.Generator().manual_seed(args.seed * 100003 + epoch)
+        loader = DataLoader(dataloader.LabeledDataset(images, labels, transform), batch_size=args.bs,
+                            shuffle=shuffle, generator=g, num_workers=args.workers,
+                            pin_memory=device.type == "cuda")
+        for x, y in loader:
+            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    return batches
+
+
+def tensor_batches(x, y, bs, shuffle, seed=0, drop_last=False):
+    """Minibatches of in-memory tensors (features or uint8 images already on the device)."""
+    n = len(x)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)) if shuffle else torch.arange(n)
+    stop = n - n % bs if drop_last else n
+    for i in range(0, stop, bs):
+        idx = order[i:i + bs].to(x.device)
+        yield x[idx], y[idx]

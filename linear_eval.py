@@ -1,0 +1,170 @@
+"""Linear evaluation: a linear classifier on the frozen encoder of a pre-training run.
+
+    python linear_eval.py --ckpt runs/<run name>              # frozen f, linear layer on h
+    python linear_eval.py --ckpt runs/<run name> --feature z  # probe on z = g(h) instead
+    python linear_eval.py --random-init --encoder resnet18    # the floor: an untrained encoder
+    python linear_eval.py --ckpt runs/<run name> --finetune --label-fraction 0.1 --out-dir runs/ft10
+
+The projection head is thrown away (Algorithm 1: "return encoder network f, and throw away g"),
+every encoder weight is frozen (requires_grad=False) and the encoder stays in eval() mode, so
+not even BatchNorm's running statistics move; the script checks afterwards that no weight
+changed. As nothing upstream of the linear layer learns and no augmentation is used by default,
+the features of the labelled and test images are computed once and the linear layer trains on
+them: seconds per epoch. The reported accuracy is the test top-1 after the LAST epoch.
+
+Writes linear_eval.json (linear_eval_z.json for --feature z, finetune.json for --finetune) into
+the run directory, or into --out-dir.
+"""
+import argparse
+import copy
+import os
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+import augment
+import common
+import dataloader
+import models
+from common import UserError
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                parents=[common.parent_parser()])
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ckpt", help="an encoder.pt, or a run directory holding one")
+    src.add_argument("--random-init", action="store_true", help="evaluate an untrained encoder (needs --encoder)")
+    p.add_argument("--encoder", choices=models.ENCODERS, help="with --random-init: the encoder to build")
+    p.add_argument("--feature", choices=("h", "z"), default="h",
+                   help="h = encoder output (the standard); z = projection-head output g(h) (default: h)")
+    p.add_argument("--label-fraction", type=common.fraction, default=1.0,
+                   help="stratified fraction of the 50,000 labelled training images (default: 1.0)")
+    p.add_argument("--wd", type=common.nonneg_float, default=0.0, help="weight decay (default: 0)")
+    p.add_argument("--train-aug", action="store_true",
+                   help="train on augmented images (random crop + flip) through the frozen encoder every "
+                        "epoch instead of on precomputed features (slower)")
+    p.add_argument("--finetune", action="store_true",
+                   help="also train the encoder (not linear evaluation; an extra analysis)")
+    p.add_argument("--save-features", action="store_true",
+                   help="also write features_test.npz (test features and labels) for the report's 2-D picture")
+    p.set_defaults(epochs=100, bs=256, lr=None)
+    return p
+
+
+def load_encoder(args):
+    """Rebuild the encoder (and for --feature z, the head after it) from encoder.pt alone."""
+    if args.random_init:
+        if not args.encoder:
+            raise UserError("--random-init needs --encoder NAME")
+        return models.build_encoder(args.encoder), {"encoder": args.encoder, "method": "random-init"}
+    path = os.path.join(args.ckpt, "encoder.pt") if os.path.isdir(args.ckpt) else args.ckpt
+    if os.path.isdir(args.ckpt) and not os.path.exists(path):
+        raise UserError(f"{args.ckpt} has no encoder.pt (is its pre-training finished?)")
+    state = common.load_checkpoint(path, "encoder checkpoint")
+    if "encoder" not in state or "state_dict" not in state:
+        raise UserError(f"{path} is not an encoder.pt written by pretrain.py")
+    encoder = models.build_encoder(state["encoder"])
+    try:
+        encoder.load_state_dict(state["state_dict"], strict=True)
+    except RuntimeError as e:
+        raise UserError(f"{path} does not fit a {state['encoder']}: {str(e).splitlines()[0]}") from None
+    if args.feature == "z":
+        head = models.build_head(state["head"], encoder.feature_dim, state["hidden_dim"], state["proj_dim"])
+        head.load_state_dict(state["head_state_dict"], strict=True)
+        encoder = nn.Sequential(encoder, head)
+        encoder.feature_dim = head.out_dim
+    return encoder, {"encoder": state["encoder"], "method": state.get("method"), "ckpt": path}
+
+
+def standardise(train, test):
+    """Scale each feature by the labelled split's mean and std. An affine map of the features, which
+    the linear layer could absorb, so still a linear probe; it lets one learning rate fit every
+    encoder (a random encoder's features are tiny, a trained ResNet's large)."""
+    mean, std = train.mean(0), train.std(0) + 1e-6
+    return (train - mean) / std, (test - mean) / std
+
+
+def result_name(args):
+    if args.finetune:
+        return "finetune.json"
+    return "linear_eval_z.json" if args.feature == "z" else "linear_eval.json"
+
+
+def main(args):
+    if args.finetune and args.feature == "z":
+        raise UserError("--finetune trains the encoder f; use it with --feature h")
+    device = common.resolve_device(args.device)
+    encoder, source = load_encoder(args)
+    if args.out_dir:
+        out = args.out_dir
+    elif args.ckpt:
+        out = args.ckpt if os.path.isdir(args.ckpt) else os.path.dirname(os.path.abspath(args.ckpt))
+    else:
+        out = os.path.join("runs", f"random_init_{args.encoder}")
+    result_path = os.path.join(out, result_name(args))
+    if os.path.exists(result_path):
+        print(f"{result_path} exists: {common.read_json(result_path)['test_acc']:.2f}% top-1; nothing to do")
+        return common.read_json(result_path)
+    os.makedirs(out, exist_ok=True)
+    if not os.path.exists(os.path.join(out, "config.json")):
+        common.write_config(out, args, "linear_eval", device)
+    common.seed_everything(args.seed)
+
+    x_train, y_train, x_test, y_test = common.load_data(args)
+    labelled = dataloader.stratified_subset(y_train, args.label_fraction, args.seed)
+    x_lab, y_lab = x_train[labelled], torch.as_tensor(y_train[labelled])
+    y_test_t = torch.as_tensor(y_test)
+    kind = "finetune" if args.finetune else ("random-init" if args.random_init else "linear")
+    lr = common.scaled_lr(args.lr or (0.05 if args.finetune else 0.1), args.bs)  # per 256 images
+    steps = -(-len(labelled) // args.bs)
+    encoder = encoder.to(device)
+    before = copy.deepcopy(encoder.state_dict())
+    t0 = time.time()
+
+    if args.finetune or args.train_aug:
+        model = models.Classifier(encoder, frozen=not args.finetune).to(device)
+        train = common.image_batches(x_lab, y_lab, augment.supervised_transform(), args, device, shuffle=True)
+        test = common.image_batches(x_test, y_test_t, augment.eval_transform(), args, device, shuffle=False)
+        history, top1, top5 = common.fit_classifier(
+            model, train, test, epochs=args.epochs, steps_per_epoch=steps, lr=lr, wd=args.wd, device=device,
+            checkpoint_path=os.path.join(out, f"checkpoint_{kind}.pt") if args.finetune else None, desc=kind)
+    else:
+        encoder.requires_grad_(False)
+        f_lab = common.extract_features(encoder, x_lab, device)  # (N_lab, D), computed once
+        f_test = common.extract_features(encoder, x_test, device)  # (10000, D)
+        f_lab, f_test = standardise(f_lab, f_test)
+        f_lab, f_test = f_lab.to(device), f_test.to(device)
+        fc = nn.Linear(f_lab.shape[1], 10).to(device)
+        history, top1, top5 = common.fit_classifier(
+            fc, lambda epoch: common.tensor_batches(f_lab, y_lab.to(device), args.bs, True, args.seed * 100003 + epoch),
+            lambda: common.tensor_batches(f_test, y_test_t.to(device), 1024, False),
+            epochs=args.epochs, steps_per_epoch=steps, lr=lr, wd=args.wd, device=device, desc=kind)
+        if args.save_features:
+            np.savez_compressed(os.path.join(out, "features_test.npz"), feats=f_test.cpu().numpy(),
+                                labels=y_test)
+    if not args.finetune:
+        sanity_check(encoder.state_dict(), before)
+
+    result = {"kind": kind, "feature": args.feature, "test_acc": top1, "test_top5": top5,
+              "train_acc": history[-1]["train_acc"], "label_fraction": args.label_fraction,
+              "labelled_images": len(labelled), "epochs": args.epochs, "seconds": time.time() - t0,
+              **source, "history": history, "args": vars(args)}
+    common.write_json(result_path, result)
+    print(f"{kind} evaluation ({args.feature}) of {source.get('ckpt', source['encoder'])}: "
+          f"test top-1 {top1:.2f}%, top-5 {top5:.2f}% (last epoch) -> {result_path}")
+    return result
+
+
+def sanity_check(after, before):
+    """MoCo's sanity check: a frozen encoder must come out of linear evaluation bit for bit unchanged
+    (weights and BatchNorm statistics alike)."""
+    for k in before:
+        if not torch.equal(before[k], after[k]):
+            raise RuntimeError(f"encoder tensor {k} changed during linear evaluation: the encoder was not frozen")
+
+
+if __name__ == "__main__":
+    raise SystemExit(common.run_cli(main, build_parser()))

@@ -1,0 +1,75 @@
+"""Contrastive and self-distillation losses: NT-Xent (SimCLR), InfoNCE with a queue (MoCo),
+and the normalised regression loss of BYOL.
+
+    >>> import torch, loss
+    >>> z_i, z_j = torch.randn(8, 128), torch.randn(8, 128)
+    >>> float(loss.nt_xent(z_i, z_j, tau=0.5)) > 0
+    True
+
+All three compute in float32 even inside an autocast region: the exponentials of
+similarities divided by a small temperature lose too much in bf16/fp16.
+"""
+import torch
+import torch.nn.functional as F
+
+
+def _float32(*tensors):
+    return [t.float() for t in tensors]
+
+
+def contrastive_logits(z_i, z_j, tau):
+    """The (2N, 2N) matrix s_ik / tau of Algorithm 1 with s_ii masked out, and each row's positive.
+
+    Row k < N is anchor z_i[k], whose positive is z_j[k] (column N + k); row N + k is z_j[k],
+    whose positive is z_i[k] (column k). Masking the diagonal with -inf removes the k = i term
+    from the denominator, the indicator 1[k != i] of the loss.
+    """
+    with torch.autocast(device_type=z_i.device.type, enabled=False):
+        z_i, z_j = _float32(z_i, z_j)
+        n = z_i.shape[0]
+        z = F.normalize(torch.cat([z_i, z_j]), dim=1)  # (2N, d), unit rows, so z @ z.T is cosine
+        logits = z @ z.T / tau  # (2N, 2N)
+        logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+        idx = torch.arange(n, device=z.device)
+        targets = torch.cat([idx + n, idx])  # (2N,)
+    return logits, targets
+
+
+def nt_xent(z_i, z_j, tau=0.5):
+    """NT-Xent loss of SimCLR (Chen et al. 2020, Eq. 1 and Algorithm 1).
+
+    L = 1/(2N) sum_k [l(2k-1, 2k) + l(2k, 2k-1)],
+    l(i, j) = -log exp(s_ij/tau) / sum_{k != i} exp(s_ik/tau), s = cosine similarity.
+    Each of the 2N rows of the similarity matrix is a (2N-1)-way classification whose answer is
+    the other view of the same image, so the loss is one cross-entropy: no loop over samples.
+    z_i, z_j: (N, d) projections of the two views; row k of each is a positive pair.
+    """
+    logits, targets = contrastive_logits(z_i, z_j, tau)
+    return F.cross_entropy(logits, targets)
+
+
+def infonce_with_queue(q, k, queue, tau=0.2):
+    """MoCo's InfoNCE (He et al. 2020, Eq. 1): each query q[n] against its key k[n] (positive,
+    column 0) and the K keys in the queue (negatives).
+
+    q, k: (N, d); queue: (K, d), rows already unit length. Returns (loss, logits (N, 1+K)).
+    """
+    with torch.autocast(device_type=q.device.type, enabled=False):
+        q, k, queue = _float32(q, k, queue)
+        q, k = F.normalize(q, dim=1), F.normalize(k, dim=1)
+        l_pos = (q * k).sum(dim=1, keepdim=True)  # (N, 1)
+        l_neg = q @ queue.T  # (N, K)
+        logits = torch.cat([l_pos, l_neg], dim=1) / tau  # (N, 1+K)
+        targets = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)
+        return F.cross_entropy(logits, targets), logits
+
+
+def byol_loss(p, z):
+    """BYOL's loss (Grill et al. 2020, Eq. 2): ||p/|p| - z/|z|||^2 = 2 - 2 cos(p, z), batch mean.
+
+    p is the online network's prediction, z the target projection; z must carry no gradient
+    (the caller detaches it), so only the online network learns.
+    """
+    with torch.autocast(device_type=p.device.type, enabled=False):
+        p, z = _float32(p, z)
+        return (2 - 2 * F.cosine_similarity(p, z, dim=1)).mean()

@@ -1,0 +1,184 @@
+"""The self-supervised objectives: SimCLR, MoCo v2 and BYOL, one nn.Module each.
+
+Each takes the two augmented views of a batch and returns (loss, stats):
+
+    >>> import torch, methods
+    >>> m = methods.build_method("simclr", encoder="convnet", head="bn", proj_dim=128, tau=0.5)
+    >>> x1, x2 = torch.randn(8, 3, 32, 32), torch.randn(8, 3, 32, 32)
+    >>> loss, stats = m(x1, x2)
+    >>> sorted(stats)
+    ['pos_top1']
+
+After each optimiser step the training loop calls `m.after_step(step, total_steps)`, which
+moves MoCo's key network and BYOL's target network (a no-op for SimCLR). `m.encoder` is the
+network f that is kept; `m.head` the projection head g that is thrown away.
+"""
+import copy
+import math
+
+import torch
+from torch import nn
+
+import loss as losses
+import models
+
+METHODS = ("simclr", "moco", "byol")
+# Temperature when --tau is not given: SimCLR's CIFAR-10 value (App. B.9, Table 5: 0.5) and
+# MoCo v2's (Chen et al. 2020b, Sec. 3: tau = 0.2). BYOL has no temperature.
+DEFAULT_TAU = {"simclr": 0.5, "moco": 0.2, "byol": None}
+
+
+class SimCLR(nn.Module):
+    """f and g shared by both views; NT-Xent over the 2N projections (Algorithm 1)."""
+
+    def __init__(self, encoder, head, tau):
+        super().__init__()
+        self.encoder, self.head, self.tau = encoder, head, tau
+
+    def forward(self, x1, x2):
+        z = self.head(self.encoder(torch.cat([x1, x2])))  # one pass for both views: (2N, d)
+        z1, z2 = z.chunk(2)
+        logits, targets = losses.contrastive_logits(z1, z2, self.tau)
+        loss = nn.functional.cross_entropy(logits, targets)  # = losses.nt_xent(z1, z2, tau)
+        return loss, {"pos_top1": positive_top1(logits, targets)}
+
+    def after_step(self, step, total_steps):
+        pass
+
+
+def positive_top1(logits, targets):
+    """How often (%) the positive has the highest similarity among all candidates."""
+    return 100.0 * (logits.argmax(1) == targets).float().mean().item()
+
+
+@torch.no_grad()
+def ema_update(target, online, momentum):
+    """target <- momentum * target + (1 - momentum) * online, for every parameter.
+
+    BatchNorm running statistics are buffers, not parameters: the target network runs in train
+    mode on its own batches and keeps its own running statistics, as in MoCo's and BYOL's code.
+    """
+    for t, o in zip(target.parameters(), online.parameters()):
+        t.mul_(momentum).add_(o.detach(), alpha=1 - momentum)
+
+
+def frozen_copy(module):
+    """A copy of `module` that gets no gradient: it is only ever moved by ema_update."""
+    twin = copy.deepcopy(module)
+    for p in twin.parameters():
+        p.requires_grad_(False)
+    return twin
+
+
+def forward_in_groups(net, x, groups, shuffle):
+    """Run net on `groups` sub-batches so that each BatchNorm sees only its own sub-batch.
+
+    MoCo's "shuffling BN" (He et al. 2020, Sec. 3.3): if the query and its key were normalised
+    with statistics of the same samples, the model could find the positive through the batch
+    statistics instead of through the image content. On several GPUs MoCo shuffles the keys
+    across devices; on one device we emulate it by splitting the batch into groups, with the key
+    batch shuffled first, so a key is normalised among other images than its query is. (MoCo's
+    CIFAR-10 demo does the same with a split BatchNorm.)
+    """
+    if shuffle:
+        perm = torch.randperm(len(x), device=x.device)
+        out = torch.cat([net(c) for c in x[perm].chunk(groups)])
+        return out[torch.argsort(perm)]  # back to the original order
+    return torch.cat([net(c) for c in x.chunk(groups)])
+
+
+class MoCo(nn.Module):
+    """MoCo v2 (Chen et al. 2020, "Improved Baselines with Momentum Contrastive Learning"):
+    a query network (f, g), a key network updated as its moving average, a queue of K keys of
+    earlier batches as negatives, InfoNCE, an MLP head. The loss is symmetrised (each view is
+    query once and key once), as in MoCo's CIFAR-10 demo."""
+
+    def __init__(self, encoder, head, tau, queue_size=4096, momentum=0.99, bn_groups=8):
+        super().__init__()
+        self.encoder, self.head, self.tau = encoder, head, tau
+        self.momentum, self.bn_groups = momentum, bn_groups
+        self.key_encoder, self.key_head = frozen_copy(encoder), frozen_copy(head)
+        dim = head.out_dim
+        self.register_buffer("queue", nn.functional.normalize(torch.randn(queue_size, dim), dim=1))
+        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+
+    def _groups(self, n):
+        return max(1, min(self.bn_groups, n // 8))  # at least 8 images per BatchNorm group
+
+    def query(self, x):
+        return forward_in_groups(lambda c: self.head(self.encoder(c)), x, self._groups(len(x)), shuffle=False)
+
+    @torch.no_grad()
+    def key(self, x):
+        return forward_in_groups(lambda c: self.key_head(self.key_encoder(c)), x, self._groups(len(x)), shuffle=True)
+
+    @torch.no_grad()
+    def enqueue(self, keys):
+        """Write the newest keys over the oldest ones (the queue is a ring buffer of K rows)."""
+        keys = nn.functional.normalize(keys.float(), dim=1)
+        k = len(self.queue)
+        idx = (self.queue_ptr + torch.arange(len(keys), device=keys.device)) % k
+        self.queue[idx] = keys
+        self.queue_ptr.copy_((self.queue_ptr + len(keys)) % k)
+
+    def forward(self, x1, x2):
+        q1, q2 = self.query(x1), self.query(x2)
+        k1, k2 = self.key(x1), self.key(x2)
+        loss_12, logits = losses.infonce_with_queue(q1, k2, self.queue, self.tau)
+        loss_21, _ = losses.infonce_with_queue(q2, k1, self.queue, self.tau)
+        self.enqueue(torch.cat([k1, k2]))
+        targets = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
+        return (loss_12 + loss_21) / 2, {"pos_top1": positive_top1(logits, targets)}
+
+    def after_step(self, step, total_steps):
+        ema_update(self.key_encoder, self.encoder, self.momentum)
+        ema_update(self.key_head, self.head, self.momentum)
+
+
+class BYOL(nn.Module):
+    """BYOL (Grill et al. 2020): an online network (f, projector g, predictor q) learns to predict
+    the projection of the other view made by a target network (f', g'), the moving average of
+    the online one. No negatives; the target gets no gradient."""
+
+    def __init__(self, encoder, head, base_momentum=0.99):
+        super().__init__()
+        if not isinstance(head, models.ProjectionHead) or not isinstance(head.net[1], nn.BatchNorm1d):
+            raise ValueError("BYOL needs a projector with BatchNorm (--head bn); without it, it collapses")
+        self.encoder, self.head = encoder, head
+        dim = head.out_dim
+        self.predictor = models.ProjectionHead(dim, head.net[0].out_features, dim, bn=True)
+        self.target_encoder, self.target_head = frozen_copy(encoder), frozen_copy(head)
+        self.base_momentum = base_momentum
+        self.register_buffer("momentum", torch.tensor(base_momentum))
+
+    def forward(self, x1, x2):
+        n = len(x1)
+        p = self.predictor(self.head(self.encoder(torch.cat([x1, x2]))))  # (2N, d)
+        with torch.no_grad():
+            z = self.target_head(self.target_encoder(torch.cat([x1, x2])))  # (2N, d)
+        p1, p2 = p[:n], p[n:]
+        z1, z2 = z[:n], z[n:]
+        loss = (losses.byol_loss(p1, z2) + losses.byol_loss(p2, z1)) / 2  # symmetrised (BYOL Eq. 2)
+        return loss, {}
+
+    def after_step(self, step, total_steps):
+        """tau = 1 - (1 - tau_base) (cos(pi k / K) + 1) / 2, rising to 1 (BYOL Sec. 3.2)."""
+        m = 1 - (1 - self.base_momentum) * (math.cos(math.pi * step / total_steps) + 1) / 2
+        self.momentum.fill_(m)
+        ema_update(self.target_encoder, self.encoder, m)
+        ema_update(self.target_head, self.head, m)
+
+
+def build_method(method, encoder, head, proj_dim=128, hidden_dim=None, tau=None,
+                 queue_size=4096, momentum=None):
+    """The objective `method` around a fresh encoder `encoder` and head `head`."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
+    f = models.build_encoder(encoder)
+    g = models.build_head(head, f.feature_dim, hidden_dim, proj_dim)
+    tau = DEFAULT_TAU[method] if tau is None else tau
+    if method == "simclr":
+        return SimCLR(f, g, tau)
+    if method == "moco":
+        return MoCo(f, g, tau, queue_size, 0.99 if momentum is None else momentum)
+    return BYOL(f, g, 0.99 if momentum is None else momentum)

@@ -1,0 +1,254 @@
+"""Self-supervised pre-training of an encoder on a subset of CIFAR-10 (SimCLR by default).
+
+    python pretrain.py --tau 0.5 --bs 256                       # SimCLR, ResNet-18, 10% of CIFAR-10
+    python pretrain.py --encoder convnet --epochs 30 --device cpu   # small enough for a laptop CPU
+    python pretrain.py --method moco                             # MoCo v2 (or --method byol)
+    python linear_eval.py --ckpt runs/<run name>                 # then evaluate the encoder
+
+Writes runs/<name>/ (or --out-dir): config.json first, one line per epoch in metrics.jsonl
+(loss, lr, seconds, images/s, how often the positive ranks first, kNN accuracy every few
+epochs), checkpoint.pt after every epoch, and encoder.pt (the encoder f and what builds it)
+at the end. The same command started again resumes from checkpoint.pt; a finished run is
+left as it is.
+"""
+import argparse
+import math
+import os
+import time
+
+import torch
+from torch.utils.data import DataLoader
+
+import augment
+import common
+import dataloader
+import methods
+import models
+from common import UserError
+
+# Settings that define what a run computes: a run directory holding other values for these
+# cannot be resumed with this command (the other flags -- workers, device -- may change).
+RECIPE = ("method", "encoder", "head", "proj_dim", "hidden_dim", "aug", "tau", "bs", "lr", "wd",
+          "epochs", "warmup_epochs", "fraction", "seed", "queue_size", "ema")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                parents=[common.parent_parser()])
+    p.add_argument("--method", choices=methods.METHODS, default="simclr", help="objective (default: simclr)")
+    p.add_argument("--tau", type=common.positive_float,
+                   help="temperature of the contrastive loss (default: 0.5 for simclr, SimCLR App. B.9; "
+                        "0.2 for moco, MoCo v2; unused by byol)")
+    p.add_argument("--wd", type=common.nonneg_float, default=5e-4,
+                   help="weight decay (default: 5e-4, the usual value for SGD on CIFAR)")
+    p.add_argument("--warmup-epochs", type=common.nonneg_float, default=10,
+                   help="linear warm-up epochs, at most a tenth of --epochs (default: 10, SimCLR App. B.9)")
+    p.add_argument("--encoder", choices=models.ENCODERS, default="resnet18", help="base encoder f (default: resnet18)")
+    p.add_argument("--head", choices=models.HEADS, default="bn",
+                   help="projection head g: bn = Linear-BN-ReLU-Linear, nobn = without BN, none = loss on h "
+                        "(default: bn)")
+    p.add_argument("--proj-dim", type=common.positive_int, default=128, help="output size of g (default: 128, SimCLR)")
+    p.add_argument("--hidden-dim", type=common.positive_int, help="hidden width of g (default: the encoder's feature size)")
+    p.add_argument("--aug", choices=tuple(augment.PRESETS), default="simclr",
+                   help="augmentation preset, see augment.PRESETS (default: simclr)")
+    p.add_argument("--aug-backend", choices=("auto", "torchvision", "batched"), default="auto",
+                   help="torchvision = per-image PIL pipeline in DataLoader workers; batched = whole batches "
+                        "as tensors on the device; auto = batched (same ops, faster) (default: auto)")
+    p.add_argument("--fraction", type=common.fraction, default=0.1,
+                   help="stratified fraction of the 50,000 training images used (default: 0.1, the assignment's)")
+    p.add_argument("--knn-every", type=common.nonneg_int, default=10,
+                   help="kNN monitor on the test split every N epochs and at the end; 0 = never (default: 10)")
+    p.add_argument("--queue-size", type=common.positive_int, default=4096,
+                   help="moco: negative keys in the queue (default: 4096, MoCo's CIFAR-10 demo)")
+    p.add_argument("--ema", type=common.fraction, default=0.99,
+                   help="moco: key-network momentum; byol: base target momentum, rising to 1 (default: 0.99)")
+    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
+                   help="mixed precision on CUDA; auto = bf16 where supported, off on the CPU (default: auto)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA; the plain module is saved)")
+    p.set_defaults(epochs=500, bs=256, lr=0.12)
+    return p
+
+
+def default_out_dir(a):
+    tau = "" if a.method == "byol" else f"_t{a.tau:g}"
+    return os.path.join("runs", f"{a.method}_{a.encoder}_{a.head}_{a.aug}{tau}_bs{a.bs}_e{a.epochs}"
+                                f"_f{a.fraction:g}_s{a.seed}")
+
+
+def check_args(a):
+    """Refuse combinations argparse cannot see; resolve method-dependent defaults."""
+    if a.method == "byol" and a.head != "bn":
+        raise UserError("--method byol needs --head bn (BYOL's projector uses BatchNorm)")
+    if a.method == "moco" and a.queue_size < 2 * a.bs:
+        raise UserError(f"--queue-size {a.queue_size} must hold at least one batch of keys (2 x --bs = {2 * a.bs})")
+    if a.tau is None:
+        a.tau = methods.DEFAULT_TAU[a.method]
+    a.out_dir = a.out_dir or default_out_dir(a)
+
+
+def check_resumable(out_dir, args):
+    """A run directory belongs to one recipe: resuming it with other settings would mix two runs."""
+    path = os.path.join(out_dir, "config.json")
+    if not os.path.exists(path):
+        return
+    old = common.read_json(path).get("args", {})
+    diff = [f"--{k.replace('_', '-')} {old.get(k)} vs {getattr(args, k)}" for k in RECIPE
+            if k in old and old[k] != getattr(args, k)]
+    if diff:
+        raise UserError(f"{out_dir} holds a run with other settings ({'; '.join(diff)}); "
+                        "choose another --out-dir")
+
+
+def amp_dtype(choice, device):
+    if device.type != "cuda" or choice == "off":
+        return None
+    if choice == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[choice]
+
+
+class TwoViews:
+    """Yields the two augmented views (x1, x2) of each minibatch, on the device.
+
+    batched: the subset lives on the device as one uint8 tensor; each batch is augmented there
+    with augment.BatchedAugment. torchvision: the reference PIL pipeline in DataLoader workers.
+    Both drop the last incomplete batch (every step then contrasts the same number of images)
+    and shuffle with a generator seeded by (seed, epoch), so a resumed run sees the same order.
+    """
+
+    def __init__(self, images, args, device):
+        self.bs, self.seed, self.device = args.bs, args.seed, device
+        self.steps = len(images) // args.bs
+        self.batched = args.aug_backend in ("auto", "batched")
+        if self.batched:
+            self.x = dataloader.to_tensor_batch(images).to(device)  # (N, 3, 32, 32) uint8
+            self.aug = augment.BatchedAugment(args.aug).to(device)
+        else:
+            self.dataset = dataloader.TwoViewDataset(images, augment.get_preset(args.aug))
+            self.workers = args.workers
+
+    def epoch(self, epoch):
+        g = torch.Generator().manual_seed(self.seed * 100003 + epoch)
+        if self.batched:
+            order = torch.randperm(len(self.x), generator=g).to(self.device)
+            for i in range(self.steps):
+                x = self.x[order[i * self.bs:(i + 1) * self.bs]]
+                yield self.aug(x), self.aug(x)
+        else:
+            loader = DataLoader(self.dataset, batch_size=self.bs, shuffle=True, drop_last=True, generator=g,
+                                num_workers=self.workers, pin_memory=self.device.type == "cuda",
+                                persistent_workers=False)
+            for x1, x2 in loader:
+                yield x1.to(self.device, non_blocking=True), x2.to(self.device, non_blocking=True)
+
+
+def save_encoder(method, args, path):
+    """encoder.pt: f's weights plus what rebuilds it, so linear_eval.py needs no architecture flags.
+    g's weights travel too, for the probe on z = g(h) of the projection-head analysis."""
+    common.save_atomic({"encoder": args.encoder, "feature_dim": method.encoder.feature_dim,
+                        "state_dict": method.encoder.state_dict(),
+                        "head": args.head, "proj_dim": args.proj_dim, "hidden_dim": args.hidden_dim,
+                        "head_state_dict": method.head.state_dict(),
+                        "method": args.method, "args": vars(args)}, path)
+
+
+def main(args):
+    check_args(args)
+    device = common.resolve_device(args.device)
+    out = args.out_dir
+    encoder_path = os.path.join(out, "encoder.pt")
+    if os.path.exists(encoder_path):
+        print(f"{out} is finished (encoder.pt exists); nothing to do. Next: python linear_eval.py --ckpt {out}")
+        return out
+    check_resumable(out, args)
+    common.seed_everything(args.seed)
+
+    x_train, y_train, x_test, y_test = common.load_data(args)
+    subset = dataloader.stratified_subset(y_train, args.fraction, args.seed)
+    if len(subset) < args.bs:
+        raise UserError(f"--bs {args.bs} is larger than the pre-training subset ({len(subset)} images); "
+                        "lower --bs or raise --fraction")
+
+    method = methods.build_method(args.method, args.encoder, args.head, args.proj_dim, args.hidden_dim,
+                                  args.tau, args.queue_size, args.ema).to(device)
+    views = TwoViews(x_train[subset], args, device)
+    steps, total = views.steps, views.steps * args.epochs
+    warmup = round(min(args.warmup_epochs, args.epochs / 10) * steps)
+    lr = common.scaled_lr(args.lr, args.bs)
+    optimizer = common.sgd(method.parameters(), lr, args.wd)
+    dtype = amp_dtype(args.amp, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        method = method.to(memory_format=torch.channels_last)
+    model = torch.compile(method) if args.compile else method  # `method` stays the plain module
+
+    ckpt_path, metrics_path = os.path.join(out, "checkpoint.pt"), os.path.join(out, "metrics.jsonl")
+    start = 0
+    if os.path.exists(ckpt_path):
+        state = common.load_checkpoint(ckpt_path)
+        method.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        common.set_rng_state(state["rng"])
+        start = state["epoch"]
+        common.truncate_jsonl(metrics_path, start)
+        print(f"resuming {out} after epoch {start}/{args.epochs}")
+    else:
+        common.write_config(out, args, "pretrain", device)
+        common.truncate_jsonl(metrics_path, 0)
+    print(f"{args.method} | {args.encoder} + head {args.head} | {len(subset)} images, {steps} steps/epoch | "
+          f"aug {args.aug} ({'batched' if views.batched else 'torchvision'}) | lr {lr:g} | {device_label(device, dtype)}")
+
+    from tqdm import tqdm
+    knn_bank = (x_train[subset], y_train[subset])
+    for epoch in range(start, args.epochs):
+        method.train()
+        t0, loss_sum, top1_sum = time.time(), 0.0, 0.0
+        bar = tqdm(views.epoch(epoch), total=steps, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, disable=None)
+        for i, (x1, x2) in enumerate(bar):
+            step = epoch * steps + i
+            common.set_lr(optimizer, common.lr_at(step, total, lr, warmup))
+            if device.type == "cuda":
+                x1, x2 = (x.contiguous(memory_format=torch.channels_last) for x in (x1, x2))
+            with torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                loss, stats = model(x1, x2)
+            if not math.isfinite(loss.item()):
+                raise UserError(f"the loss became {loss.item()} at epoch {epoch + 1}, step {i + 1}; "
+                                f"{ckpt_path} still holds the last good epoch ({epoch}). Try a lower --lr")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            method.after_step(step + 1, total)
+            loss_sum += loss.item()
+            top1_sum += stats.get("pos_top1", float("nan"))
+            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{optimizer.param_groups[0]['lr']:.3g}")
+        seconds = time.time() - t0
+        record = {"epoch": epoch + 1, "step": (epoch + 1) * steps, "loss": loss_sum / steps,
+                  "lr": optimizer.param_groups[0]["lr"], "seconds": seconds, "img_per_s": steps * args.bs / seconds}
+        if "pos_top1" in stats:
+            record["pos_top1"] = top1_sum / steps
+        if args.knn_every and ((epoch + 1) % args.knn_every == 0 or epoch + 1 == args.epochs):
+            bank = common.extract_features(method.encoder, knn_bank[0], device)
+            test = common.extract_features(method.encoder, x_test, device)
+            record["knn_top1"] = common.knn_accuracy(bank, knn_bank[1], test, y_test)
+        common.append_jsonl(metrics_path, record)
+        common.save_atomic({"model": method.state_dict(), "optimizer": optimizer.state_dict(),
+                            "scaler": scaler.state_dict(), "epoch": epoch + 1, "rng": common.rng_state()}, ckpt_path)
+        print(" | ".join([f"epoch {epoch + 1}/{args.epochs}", f"loss {record['loss']:.4f}",
+                          f"lr {record['lr']:.4f}", f"{record['img_per_s']:.0f} img/s", f"{seconds:.1f} s"]
+                         + [f"{k} {record[k]:.2f}" for k in ("pos_top1", "knn_top1") if k in record]), flush=True)
+
+    save_encoder(method, args, encoder_path)
+    print(f"saved {encoder_path}. Next: python linear_eval.py --ckpt {out}")
+    return out
+
+
+def device_label(device, dtype):
+    name = common.device_name(device)
+    return f"{name}, {str(dtype).replace('torch.', '') if dtype else 'fp32'}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(common.run_cli(main, build_parser()))

@@ -1,0 +1,72 @@
+"""The supervised baseline: the same encoder plus a linear layer, trained from scratch with labels.
+
+    python supervised_baseline.py                                  # ResNet-18 on all 50,000 labels
+    python supervised_baseline.py --encoder convnet --label-fraction 0.1 --epochs 30 --device cpu
+
+The comparison point for "self-supervised pre-training + linear evaluation": same encoder, same
+labelled images (--label-fraction), same test split, standard supervised augmentation
+(random crop with 4-pixel padding, horizontal flip). It trains with the one classifier loop
+that linear_eval.py uses (common.fit_classifier), with the encoder unfrozen.
+Writes config.json, metrics.jsonl (one line per epoch), checkpoint.pt (resumable) and
+supervised.json (test top-1 of the last epoch) into runs/<name>/ or --out-dir.
+"""
+import argparse
+import os
+import time
+
+import torch
+
+import augment
+import common
+import dataloader
+import models
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                parents=[common.parent_parser()])
+    p.add_argument("--encoder", choices=models.ENCODERS, default="resnet18", help="encoder (default: resnet18)")
+    p.add_argument("--label-fraction", type=common.fraction, default=1.0,
+                   help="stratified fraction of the 50,000 labelled training images (default: 1.0)")
+    p.add_argument("--wd", type=common.nonneg_float, default=5e-4, help="weight decay (default: 5e-4)")
+    p.set_defaults(epochs=100, bs=256, lr=0.1)
+    return p
+
+
+def main(args):
+    device = common.resolve_device(args.device)
+    out = args.out_dir or os.path.join("runs", f"supervised_{args.encoder}_lf{args.label_fraction:g}"
+                                                f"_e{args.epochs}_s{args.seed}")
+    result_path = os.path.join(out, "supervised.json")
+    if os.path.exists(result_path):
+        print(f"{result_path} exists: {common.read_json(result_path)['test_acc']:.2f}% top-1; nothing to do")
+        return common.read_json(result_path)
+    checkpoint_path = os.path.join(out, "checkpoint.pt")
+    if not os.path.exists(checkpoint_path):
+        common.write_config(out, args, "supervised_baseline", device)
+        common.truncate_jsonl(os.path.join(out, "metrics.jsonl"), 0)
+    common.seed_everything(args.seed)
+
+    x_train, y_train, x_test, y_test = common.load_data(args)
+    labelled = dataloader.stratified_subset(y_train, args.label_fraction, args.seed)
+    model = models.Classifier(models.build_encoder(args.encoder), frozen=False).to(device)
+    train = common.image_batches(x_train[labelled], torch.as_tensor(y_train[labelled]),
+                                 augment.supervised_transform(), args, device, shuffle=True)
+    test = common.image_batches(x_test, torch.as_tensor(y_test), augment.eval_transform(), args, device, shuffle=False)
+    t0 = time.time()
+    history, top1, top5 = common.fit_classifier(
+        model, train, test, epochs=args.epochs, steps_per_epoch=-(-len(labelled) // args.bs),
+        lr=common.scaled_lr(args.lr, args.bs), wd=args.wd, device=device, checkpoint_path=checkpoint_path,
+        metrics_path=os.path.join(out, "metrics.jsonl"), desc="supervised")
+    result = {"kind": "supervised", "encoder": args.encoder, "test_acc": top1, "test_top5": top5,
+              "train_acc": history[-1]["train_acc"], "label_fraction": args.label_fraction,
+              "labelled_images": len(labelled), "epochs": args.epochs, "seconds": time.time() - t0,
+              "args": vars(args)}
+    common.write_json(result_path, result)
+    print(f"supervised {args.encoder} on {len(labelled)} labelled images: test top-1 {top1:.2f}%, "
+          f"top-5 {top5:.2f}% (last epoch) -> {result_path}")
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(common.run_cli(main, build_parser()))
