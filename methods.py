@@ -124,8 +124,9 @@ class MoCo(nn.Module):
     def forward(self, x1, x2):
         q1, q2 = self.query(x1), self.query(x2)
         k1, k2 = self.key(x1), self.key(x2)
-        loss_12, logits = losses.infonce_with_queue(q1, k2, self.queue, self.tau)
-        loss_21, _ = losses.infonce_with_queue(q2, k1, self.queue, self.tau)
+        negatives = self.queue.clone()  # backward needs the queue as it was, enqueue() overwrites it
+        loss_12, logits = losses.infonce_with_queue(q1, k2, negatives, self.tau)
+        loss_21, _ = losses.infonce_with_queue(q2, k1, negatives, self.tau)
         self.enqueue(torch.cat([k1, k2]))
         targets = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
         return (loss_12 + loss_21) / 2, {"pos_top1": positive_top1(logits, targets)}

@@ -1,0 +1,541 @@
+"""Data augmentation for SimCLR on CIFAR-10: the torchvision reference pipeline, and a batched
+copy of it that runs on the GPU.
+
+Two ways to make the views t(x), t'(x) of SimCLR (Chen et al. 2020, Sec. 3 and App. A):
+
+1. The reference: `get_augmentations()` is the assignment's skeleton completed with colour jitter
+   and greyscale. It is a torchvision `Compose` that works on one PIL image at a time (the dataset
+   turns a uint8 HWC array into a PIL image with `PIL.Image.fromarray`), so the DataLoader workers
+   do the work on the CPU.
+2. The same ops for a whole uint8 batch already on the GPU: `BatchedAugment(preset)`. Every random
+   parameter is drawn per sample, like the reference, but without a Python loop over samples.
+   Each op follows torchvision's definition (the tests compare them op by op); it works on floats,
+   so it skips the rounding to 8 bits that PIL does after every op (differences of a few /255).
+
+Presets for the augmentation analysis (`PRESETS`, `get_preset`, `BatchedAugment(preset)`); the ops
+are applied in the order listed, then ToTensor and, when asked, Normalize with the CIFAR-10 stats:
+
+| preset        | ops                                     | what it tests                         |
+|---------------|-----------------------------------------|---------------------------------------|
+| `simclr`      | crop, flip, color (p=0.8), gray (p=0.2) | the default (SimCLR App. B.9)         |
+| `simclr_blur` | simclr + Gaussian blur 3x3 (p=0.5)      | the blur SimCLR adds on ImageNet      |
+| `crop`        | crop                                    | crop alone (SimCLR Fig. 5 diagonal)   |
+| `crop_flip`   | crop, flip                              | same ops as `no_color`                |
+| `crop_color`  | crop, color, gray                       | the best pair in SimCLR Fig. 5        |
+| `color`       | color, gray                             | colour alone: no spatial change       |
+| `no_crop`     | flip, color, gray                       | simclr without the crop               |
+| `no_color`    | crop, flip                              | simclr without colour and greyscale   |
+| `none`        | (nothing)                               | two identical views: a trivial task   |
+
+where crop = RandomResizedCrop(32, scale=(0.08, 1), ratio=(3/4, 4/3)), flip = horizontal flip
+with p=0.5, color = ColorJitter(0.4, 0.4, 0.4, 0.1) applied with p=0.8, and
+gray = RandomGrayscale(p=0.2).
+
+Example (the batched path on the CPU; pass a CUDA batch to run it on the GPU):
+
+>>> import torch
+>>> from augment import BatchedAugment, describe_preset
+>>> aug = BatchedAugment("simclr")
+>>> images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
+>>> view1, view2 = aug(images), aug(images)
+>>> view1.shape, view1.dtype
+(torch.Size([8, 3, 32, 32]), torch.float32)
+>>> describe_preset("crop_flip")
+'RandomResizedCrop(32, scale=(0.08, 1.0), ratio=(3/4, 4/3)) -> HorizontalFlip(p=0.5)'
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision import transforms
+
+# CIFAR-10 per-channel mean and std, as given in the assignment.
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2023, 0.1994, 0.2010)
+
+# Hyper-parameters shared by the PIL pipeline and the batched one.
+CROP_SIZE = 32  # output side in pixels (CIFAR-10 images are 32x32)
+CROP_SCALE = (0.08, 1.0)  # fraction of the image area; torchvision's default (SimCLR App. A)
+CROP_RATIO = (3 / 4, 4 / 3)  # aspect ratio w/h; torchvision's default (SimCLR App. A)
+P_FLIP = 0.5
+# Colour jitter strength s = 0.5 gives (0.8s, 0.8s, 0.8s, 0.2s) = (0.4, 0.4, 0.4, 0.1):
+# SimCLR App. A pseudo-code with the CIFAR-10 strength of App. B.9.
+JITTER = (0.4, 0.4, 0.4, 0.1)  # brightness, contrast, saturation, hue
+P_JITTER = 0.8
+P_GRAY = 0.2
+# SimCLR blurs ImageNet views with a kernel 10% of the image side; 10% of 32 px rounds to the odd
+# size 3. App. B.9 leaves blur out for CIFAR-10, so only the `simclr_blur` preset uses it.
+BLUR_KERNEL = 3  # pixels
+BLUR_SIGMA = (0.1, 2.0)  # SimCLR App. A
+P_BLUR = 0.5
+
+# ITU-R 601-2 luma weights, as PIL's convert("L"). torchvision's tensor kernel uses 0.2989 for red;
+# the difference is at most 1e-4, far below one grey level (1/255).
+LUMA = (0.299, 0.587, 0.114)
+
+
+# --------------------------------------------------------------------------------------------
+# The reference pipeline (PIL images, one at a time)
+# --------------------------------------------------------------------------------------------
+
+
+def get_augmentations(normalize=True):
+    """The SimCLR augmentation of the assignment, for one PIL image.
+
+    Args:
+        normalize: whether to end with Normalize(CIFAR_MEAN, CIFAR_STD).
+    Returns:
+        transforms.Compose: PIL image (32x32 RGB) -> float tensor (3, 32, 32).
+
+    Crop, flip, colour jitter (strength s=0.5) and greyscale without Gaussian blur: the CIFAR-10
+    setting of SimCLR App. B.9. Same ops as `get_preset("simclr", normalize)`.
+    """
+    transform_list = [
+        # 1. random crop of 8%-100% of the area, aspect ratio 3/4-4/3, resized to 32x32 (bilinear)
+        transforms.RandomResizedCrop(size=32),
+        # 2. horizontal flip with probability 0.5
+        transforms.RandomHorizontalFlip(p=0.5),
+        # 3. colour jitter with probability 0.8; (0.8s, 0.8s, 0.8s, 0.2s) with s = 0.5
+        transforms.RandomApply([transforms.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+        # 4. greyscale with probability 0.2
+        transforms.RandomGrayscale(p=0.2),
+        transforms.ToTensor(),
+    ]
+    if normalize:
+        transform_list.append(transforms.Normalize(CIFAR_MEAN, CIFAR_STD))
+    return transforms.Compose(transform_list)
+
+
+# Preset name -> op names, applied in this order (see the table in the module docstring).
+PRESETS = {
+    "simclr": ("crop", "flip", "color", "gray"),
+    "simclr_blur": ("crop", "flip", "color", "gray", "blur"),
+    "crop": ("crop",),
+    "crop_flip": ("crop", "flip"),
+    "crop_color": ("crop", "color", "gray"),
+    "color": ("color", "gray"),
+    "no_crop": ("flip", "color", "gray"),
+    "no_color": ("crop", "flip"),
+    "none": (),
+}
+
+# Op name -> its torchvision transform for PIL images.
+_PIL_OPS = {
+    "crop": lambda: transforms.RandomResizedCrop(CROP_SIZE, scale=CROP_SCALE, ratio=CROP_RATIO),
+    "flip": lambda: transforms.RandomHorizontalFlip(p=P_FLIP),
+    "color": lambda: transforms.RandomApply([transforms.ColorJitter(*JITTER)], p=P_JITTER),
+    "gray": lambda: transforms.RandomGrayscale(p=P_GRAY),
+    "blur": lambda: transforms.RandomApply(
+        [transforms.GaussianBlur(kernel_size=BLUR_KERNEL, sigma=BLUR_SIGMA)], p=P_BLUR
+    ),
+}
+
+# Op name -> human readable description.
+_OP_TEXT = {
+    "crop": f"RandomResizedCrop({CROP_SIZE}, scale={CROP_SCALE}, ratio=(3/4, 4/3))",
+    "flip": f"HorizontalFlip(p={P_FLIP})",
+    "color": f"ColorJitter{JITTER} w.p. {P_JITTER}",
+    "gray": f"Grayscale w.p. {P_GRAY}",
+    "blur": f"GaussianBlur({BLUR_KERNEL}x{BLUR_KERNEL}, sigma={BLUR_SIGMA}) w.p. {P_BLUR}",
+}
+
+
+def _check_preset(name):
+    if name not in PRESETS:
+        raise ValueError(f"unknown augmentation preset {name!r}; valid: {', '.join(PRESETS)}")
+
+
+def get_preset(name, normalize=True):
+    """The PIL pipeline of preset `name` (see PRESETS): PIL image -> float tensor (3, 32, 32)."""
+    _check_preset(name)
+    transform_list = [_PIL_OPS[op]() for op in PRESETS[name]]
+    transform_list.append(transforms.ToTensor())
+    if normalize:
+        transform_list.append(transforms.Normalize(CIFAR_MEAN, CIFAR_STD))
+    return transforms.Compose(transform_list)
+
+
+def describe_preset(name):
+    """One line listing the ops of preset `name`, e.g. for the README or a plot title."""
+    _check_preset(name)
+    return " -> ".join(_OP_TEXT[op] for op in PRESETS[name]) or "identity"
+
+
+def eval_transform(normalize=True):
+    """Test-time transform for linear evaluation and kNN: PIL image -> float tensor (3, 32, 32)."""
+    transform_list = [transforms.ToTensor()]
+    if normalize:
+        transform_list.append(transforms.Normalize(CIFAR_MEAN, CIFAR_STD))
+    return transforms.Compose(transform_list)
+
+
+def supervised_transform(normalize=True):
+    """The standard CIFAR-10 training augmentation (pad 4 + random 32x32 crop, flip) for the
+    supervised baseline and linear evaluation: PIL image -> float tensor (3, 32, 32)."""
+    transform_list = [
+        transforms.RandomCrop(32, padding=4),
+        transforms.RandomHorizontalFlip(p=0.5),
+        transforms.ToTensor(),
+    ]
+    if normalize:
+        transform_list.append(transforms.Normalize(CIFAR_MEAN, CIFAR_STD))
+    return transforms.Compose(transform_list)
+
+
+# --------------------------------------------------------------------------------------------
+# Batched ops: x is float (B, 3, H, W) in [0, 1]; one parameter per sample, tensors of shape (B,)
+# --------------------------------------------------------------------------------------------
+
+
+def _per_sample(t):
+    """(B,) -> (B, 1, 1, 1), to broadcast a per-sample value over an image batch."""
+    return t.view(-1, 1, 1, 1)
+
+
+def resized_crop(x, i, j, h, w, size=CROP_SIZE):
+    """Crop box (top i, left j, height h, width w) of each sample, resized to `size` (bilinear).
+
+    Same as torchvision.transforms.functional.resized_crop on a tensor with antialias=False, i.e.
+    crop, then F.interpolate(mode="bilinear", align_corners=False): output pixel centres map to
+    src = (dst + 0.5) * crop_side / size - 0.5, clamped at 0, and the two neighbouring taps stay
+    inside the crop. Crops of a 32x32 image are never larger than 32, so this only upsamples,
+    where antialiasing would change nothing.
+
+    Args:
+        x: float (B, C, H, W).  i, j, h, w: int64 (B,).  size: int or (height, width).
+    Returns:
+        float (B, C, size, size).
+    """
+    out_h, out_w = (size, size) if isinstance(size, int) else size
+    row0, row1, row_frac = _linear_taps(i, h, out_h)  # (B, out_h) each
+    col0, col1, col_frac = _linear_taps(j, w, out_w)  # (B, out_w) each
+    x = _interpolate_axis(x, 2, row0, row1, row_frac)  # (B, C, out_h, W)
+    return _interpolate_axis(x, 3, col0, col1, col_frac)  # (B, C, out_h, out_w)
+
+
+def _interpolate_axis(x, dim, idx0, idx1, frac):
+    """Linear interpolation along `dim` (2: rows, 3: columns) of x (B, C, H, W):
+    (1 - frac) * x[idx0] + frac * x[idx1], with per-sample indices idx0, idx1 (B, n)."""
+    view = [x.shape[0], 1, 1, 1]
+    view[dim] = idx0.shape[1]
+    out_shape = list(x.shape)
+    out_shape[dim] = idx0.shape[1]
+
+    def take(idx):
+        return x.gather(dim, idx.view(view).expand(out_shape))  # x with size n along dim
+
+    frac = frac.view(view)
+    return (1 - frac) * take(idx0) + frac * take(idx1)
+
+
+def _linear_taps(start, length, out_size):
+    """Source indices and weight of bilinear resizing, PyTorch's rule for align_corners=False.
+
+    Args:
+        start, length: int64 (B,), the crop's first index and size along one axis.
+    Returns:
+        idx0, idx1: int64 (B, out_size) absolute indices of the two taps; frac: float (B, out_size),
+        the weight of idx1.
+    """
+    scale = length.float() / out_size  # (B,)
+    dst = torch.arange(out_size, device=start.device, dtype=torch.float32)
+    src = ((dst + 0.5) * scale[:, None] - 0.5).clamp(min=0)  # (B, out_size)
+    idx0 = src.floor().long()
+    frac = src - idx0
+    idx1 = idx0 + (idx0 < length[:, None] - 1).long()  # the last row/column of the crop repeats
+    return start[:, None] + idx0, start[:, None] + idx1, frac
+
+
+def hflip(x, flip):
+    """Mirror the samples where flip (bool (B,)) is True, like torchvision's hflip."""
+    return torch.where(_per_sample(flip), x.flip(-1), x)
+
+
+def _luma(x):
+    """Grey level (B, 1, H, W) of an RGB batch (B, 3, H, W), ITU-R 601-2 weights."""
+    r, g, b = x.unbind(1)
+    return (LUMA[0] * r + LUMA[1] * g + LUMA[2] * b).unsqueeze(1)
+
+
+def rgb_to_grayscale(x):
+    """Greyscale image replicated to 3 channels, like torchvision's rgb_to_grayscale(img, 3)."""
+    return _luma(x).expand_as(x)
+
+
+def _blend(x, other, factor):
+    """factor * x + (1 - factor) * other, clamped to [0, 1]: torchvision's _blend for floats."""
+    factor = _per_sample(factor)
+    return (factor * x + (1 - factor) * other).clamp(0, 1)
+
+
+def adjust_brightness(x, factor):
+    """torchvision's adjust_brightness: blend with black. factor: (B,), 1 leaves x unchanged."""
+    return _blend(x, torch.zeros_like(x), factor)
+
+
+def adjust_contrast(x, factor):
+    """torchvision's adjust_contrast: blend with the mean grey level of each image (a scalar)."""
+    mean = _luma(x).mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
+    return _blend(x, mean, factor)
+
+
+def adjust_saturation(x, factor):
+    """torchvision's adjust_saturation: blend with the greyscale image; 0 gives grey."""
+    return _blend(x, _luma(x), factor)
+
+
+def adjust_hue(x, factor):
+    """torchvision's adjust_hue: add factor (B,) in [-0.5, 0.5] to the hue in HSV space (mod 1)."""
+    h, s, v = _rgb_to_hsv(x).unbind(1)
+    h = (h + factor.view(-1, 1, 1)) % 1.0
+    return _hsv_to_rgb(torch.stack((h, s, v), dim=1))
+
+
+def _rgb_to_hsv(x):
+    """RGB (B, 3, H, W) in [0, 1] -> HSV (B, 3, H, W), all in [0, 1] (PIL's and torchvision's
+    definition: V = max, S = (max - min) / max, H from the sector of the largest channel)."""
+    r, g, b = x.unbind(1)
+    v = x.amax(dim=1)
+    chroma = v - x.amin(dim=1)
+    grey = chroma == 0  # hue and saturation are 0 where all channels are equal
+    safe_chroma = torch.where(grey, torch.ones_like(chroma), chroma)
+    s = chroma / torch.where(grey, torch.ones_like(v), v)
+    h = torch.where(
+        v == r,
+        (g - b) / safe_chroma,  # red is largest: sector -1..1
+        torch.where(v == g, (b - r) / safe_chroma + 2.0, (r - g) / safe_chroma + 4.0),
+    )
+    h = torch.where(grey, torch.zeros_like(h), (h / 6.0) % 1.0)
+    return torch.stack((h, s, v), dim=1)
+
+
+def _hsv_to_rgb(hsv):
+    """HSV (B, 3, H, W) -> RGB, the inverse of _rgb_to_hsv. Channel n in (R, G, B) is
+    v - v * s * clamp(min(k, 4 - k), 0, 1) with k = (n_offset + 6h) mod 6, n_offset = 5, 3, 1."""
+    h, s, v = hsv.unsqueeze(2).unbind(1)  # each (B, 1, H, W)
+    offsets = torch.tensor([5.0, 3.0, 1.0], device=hsv.device).view(1, 3, 1, 1)
+    k = (offsets + 6.0 * h) % 6.0  # (B, 3, H, W)
+    return v - v * s * torch.minimum(k, 4.0 - k).clamp(0, 1)
+
+
+_JITTER_OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
+
+
+def color_jitter(x, order, brightness, contrast, saturation, hue):
+    """torchvision's ColorJitter with per-sample factors (B,) and a per-sample op order.
+
+    order: int64 (B, 4), a permutation of (0 brightness, 1 contrast, 2 saturation, 3 hue) per
+    sample, like ColorJitter.get_params' torch.randperm(4). At each of the 4 positions every op
+    is computed for the whole batch and kept only for the samples that run it there.
+    """
+    factors = (brightness, contrast, saturation, hue)
+    for position in range(4):
+        for op_id, (op, factor) in enumerate(zip(_JITTER_OPS, factors)):
+            runs_here = order[:, position] == op_id  # (B,)
+            x = torch.where(_per_sample(runs_here), op(x, factor), x)
+    return x
+
+
+def gaussian_blur(x, sigma, kernel_size=BLUR_KERNEL):
+    """torchvision's gaussian_blur with one sigma per sample (B,): a normalised Gaussian kernel,
+    reflect padding, and a depthwise convolution (one kernel per sample and channel)."""
+    B, C, H, W = x.shape
+    half = (kernel_size - 1) / 2
+    t = torch.linspace(-half, half, kernel_size, device=x.device)
+    pdf = torch.exp(-0.5 * (t / sigma[:, None]) ** 2)  # (B, k)
+    k1d = pdf / pdf.sum(dim=1, keepdim=True)
+    k2d = k1d[:, :, None] * k1d[:, None, :]  # (B, k, k), outer product
+    weight = k2d.repeat_interleave(C, dim=0).unsqueeze(1)  # (B*C, 1, k, k)
+    pad = kernel_size // 2
+    x = F.pad(x.reshape(1, B * C, H, W), [pad, pad, pad, pad], mode="reflect")
+    return F.conv2d(x, weight, groups=B * C).view(B, C, H, W)
+
+
+def normalize(x, mean=CIFAR_MEAN, std=CIFAR_STD):
+    """(x - mean) / std per channel, like transforms.Normalize. x: (B, 3, H, W)."""
+    mean = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    std = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+def denormalize(x, mean=CIFAR_MEAN, std=CIFAR_STD):
+    """Inverse of normalize, e.g. to plot views."""
+    mean = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    std = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    return x * std + mean
+
+
+# --------------------------------------------------------------------------------------------
+# Per-sample random parameters (torch RNG on `device`; `generator` must live on that device)
+# --------------------------------------------------------------------------------------------
+
+
+def _uniform(shape, low, high, generator, device):
+    return low + (high - low) * torch.rand(shape, generator=generator, device=device)
+
+
+def sample_apply(batch_size, p, generator=None, device=None):
+    """Bool (B,): True with probability p (RandomApply, RandomHorizontalFlip, RandomGrayscale)."""
+    return torch.rand(batch_size, generator=generator, device=device) < p
+
+
+def sample_crop_params(
+    batch_size, height, width, scale=CROP_SCALE, ratio=CROP_RATIO, generator=None, device=None
+):
+    """Crop boxes by RandomResizedCrop.get_params' rule, drawn for all samples at once.
+
+    Per sample, up to 10 attempts: area = U(scale) * H * W, aspect = exp(U(log ratio)),
+    w = round(sqrt(area * aspect)), h = round(sqrt(area / aspect)); the first attempt with
+    0 < w <= W and 0 < h <= H wins and its top-left corner is uniform over the valid positions.
+    Samples without a valid attempt get torchvision's fallback: the largest centred crop with the
+    aspect ratio clamped to `ratio`. All 10 attempts are drawn for every sample.
+
+    Returns:
+        i, j, h, w: int64 (B,), top, left, height and width of each crop.
+    """
+    shape = (batch_size, 10)
+    area = height * width * _uniform(shape, scale[0], scale[1], generator, device)
+    aspect = torch.exp(_uniform(shape, math.log(ratio[0]), math.log(ratio[1]), generator, device))
+    w = torch.round(torch.sqrt(area * aspect)).long()  # (B, 10); round half to even, as Python
+    h = torch.round(torch.sqrt(area / aspect)).long()
+    valid = (w > 0) & (w <= width) & (h > 0) & (h <= height)  # (B, 10)
+
+    # Index of the first valid attempt = the number of invalid attempts before it.
+    first = (valid.long().cumsum(dim=1) == 0).sum(dim=1, keepdim=True).clamp(max=9)  # (B, 1)
+    h, w = h.gather(1, first).squeeze(1), w.gather(1, first).squeeze(1)  # (B,)
+    found = valid.any(dim=1)
+    fb_i, fb_j, fb_h, fb_w = _center_crop_fallback(height, width, ratio)
+    h = torch.where(found, h, fb_h)
+    w = torch.where(found, w, fb_w)
+
+    # Top-left corner uniform over the (H - h + 1) x (W - w + 1) positions.
+    u = torch.rand(2, batch_size, generator=generator, device=device)
+    i = (u[0] * (height - h + 1)).floor().long().clamp(max=height - h)
+    j = (u[1] * (width - w + 1)).floor().long().clamp(max=width - w)
+    i = torch.where(found, i, fb_i)
+    j = torch.where(found, j, fb_j)
+    return i, j, h, w
+
+
+def _center_crop_fallback(height, width, ratio):
+    """torchvision's fallback box (i, j, h, w) when all 10 attempts fail."""
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        w, h = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        w, h = int(round(height * max(ratio))), height
+    else:  # whole image
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def sample_jitter_params(batch_size, jitter=JITTER, generator=None, device=None):
+    """ColorJitter.get_params per sample.
+
+    jitter = (b, c, s, hue) gives factors U(max(0, 1-b), 1+b), likewise c and s, and hue
+    U(-hue, hue). The op order is a random permutation per sample (argsort of uniform noise).
+    Returns a dict with order int64 (B, 4) and brightness, contrast, saturation, hue float (B,).
+    """
+    b, c, s, hue = jitter
+    order = torch.rand(batch_size, 4, generator=generator, device=device).argsort(dim=1)
+    return {
+        "order": order,
+        "brightness": _uniform(batch_size, max(0.0, 1 - b), 1 + b, generator, device),
+        "contrast": _uniform(batch_size, max(0.0, 1 - c), 1 + c, generator, device),
+        "saturation": _uniform(batch_size, max(0.0, 1 - s), 1 + s, generator, device),
+        "hue": _uniform(batch_size, -hue, hue, generator, device),
+    }
+
+
+def sample_blur_sigma(batch_size, sigma=BLUR_SIGMA, generator=None, device=None):
+    """GaussianBlur.get_params per sample: sigma ~ U(sigma[0], sigma[1]), float (B,)."""
+    return _uniform(batch_size, sigma[0], sigma[1], generator, device)
+
+
+# --------------------------------------------------------------------------------------------
+# The batched pipeline
+# --------------------------------------------------------------------------------------------
+
+
+class BatchedAugment(nn.Module):
+    """A preset of PRESETS applied to a whole uint8 batch on its own device (CPU or CUDA).
+
+    forward(x): uint8 (B, 3, H, W) (or float in [0, 1]) -> float32 (B, 3, size, size) on x's
+    device, normalised with CIFAR_MEAN / CIFAR_STD when `normalize`. Each sample gets its own
+    crop, flip, jitter factors and order, greyscale and blur draws, with the probabilities and
+    ranges of the PIL pipeline `get_preset(preset)`. Calling it twice gives two views.
+
+    `sample_params` and `apply` are separate so that tests can run fixed parameters.
+    """
+
+    presets = PRESETS
+
+    def __init__(self, preset="simclr", normalize=True, size=CROP_SIZE):
+        super().__init__()
+        _check_preset(preset)
+        self.preset = preset
+        self.ops = PRESETS[preset]
+        self.normalize = normalize
+        self.size = size
+
+    def extra_repr(self):
+        return (
+            f"preset={self.preset!r}, ops={self.ops}, normalize={self.normalize}, size={self.size}"
+        )
+
+    def sample_params(self, batch_size, height, width, device=None, generator=None):
+        """Random parameters of every op in the preset: a dict op name -> its parameters."""
+        kw = {"generator": generator, "device": device}
+        params = {}
+        for op in self.ops:
+            if op == "crop":
+                params["crop"] = sample_crop_params(batch_size, height, width, **kw)
+            elif op == "flip":
+                params["flip"] = sample_apply(batch_size, P_FLIP, **kw)
+            elif op == "color":
+                params["color"] = sample_jitter_params(batch_size, **kw)
+                params["color"]["apply"] = sample_apply(batch_size, P_JITTER, **kw)
+            elif op == "gray":
+                params["gray"] = sample_apply(batch_size, P_GRAY, **kw)
+            elif op == "blur":
+                params["blur"] = {
+                    "sigma": sample_blur_sigma(batch_size, **kw),
+                    "apply": sample_apply(batch_size, P_BLUR, **kw),
+                }
+        return params
+
+    def apply(self, x, params):
+        """Run the preset's ops with given parameters on float x (B, 3, H, W) in [0, 1]."""
+        for op in self.ops:
+            if op == "crop":
+                x = resized_crop(x, *params["crop"], size=self.size)  # (B, 3, size, size)
+            elif op == "flip":
+                x = hflip(x, params["flip"])
+            elif op == "color":
+                p = params["color"]
+                jittered = color_jitter(
+                    x, p["order"], p["brightness"], p["contrast"], p["saturation"], p["hue"]
+                )
+                x = torch.where(_per_sample(p["apply"]), jittered, x)
+            elif op == "gray":
+                x = torch.where(_per_sample(params["gray"]), rgb_to_grayscale(x), x)
+            elif op == "blur":
+                p = params["blur"]
+                x = torch.where(_per_sample(p["apply"]), gaussian_blur(x, p["sigma"]), x)
+        return x
+
+    def forward(self, x, generator=None):
+        if x.dtype == torch.uint8:
+            x = x.float() / 255
+        elif not x.is_floating_point():
+            raise TypeError(f"expected a uint8 or float image batch, got {x.dtype}")
+        else:
+            x = x.float()
+        B, _, H, W = x.shape
+        params = self.sample_params(B, H, W, device=x.device, generator=generator)
+        x = self.apply(x, params)
+        if self.normalize:
+            x = normalize(x)
+        return x

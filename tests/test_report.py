@@ -1,0 +1,204 @@
+"""Tests for report.py on hand-made run directories (the on-disk format of pretrain.py,
+linear_eval.py, supervised_baseline.py and run_all.sh). No torch, nothing downloaded."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import report  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+BASE = {"method": "simclr", "encoder": "resnet18", "head": "mlp-bn", "proj_dim": 128,
+        "aug": "full", "tau": 0.5, "bs": 256, "lr": 0.3, "wd": 1e-6, "epochs": 3,
+        "fraction": 0.1, "seed": 0}
+
+
+def write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f)
+
+
+def make_run(root, name, script="pretrain", args=None, top1=None, z_top1=None, kind="linear",
+             label_fraction=1.0, failed=False, features=False, steps_per_epoch=20):
+    """One run directory as the scripts write it; top1=None leaves out the result file."""
+    d = root / name
+    d.mkdir(parents=True)
+    full_args = dict(BASE, **(args or {})) if script == "pretrain" else dict(args or {})
+    write_json(d / "config.json", {"script": script, "args": full_args,
+                                   "command": f"python {script}.py", "torch": "2.14.1",
+                                   "commit": "abc123", "device": "cpu",
+                                   "created": "2026-11-29T17:00:00"})
+    if script in ("pretrain", "supervised_baseline"):
+        with open(d / "metrics.jsonl", "w") as f:
+            for e in range(1, full_args.get("epochs", 3) + 1):
+                m = {"epoch": e, "step": e * steps_per_epoch, "lr": 0.1,
+                     "loss": 6.0 - e + full_args.get("tau", 0.0),
+                     "seconds": 30.0, "img_per_s": 100.0, "pos_top1": 10.0 * e}
+                if e % 2 == 1 or e == full_args.get("epochs", 3):
+                    m["knn_top1"] = 20.0 + 5 * e + (top1 or 0.0) / 10
+                f.write(json.dumps(m) + "\n")
+            f.write('{"epoch": 99, "loss"')  # torn last line of a killed run
+    if top1 is not None:
+        result = {"kind": kind, "test_acc": top1, "test_top5": top1 + 10, "train_acc": 90.0,
+                  "label_fraction": label_fraction, "epochs": 5, "seconds": 12.0,
+                  "feature": "h", "ckpt": "x/encoder.pt", "args": {}}
+        write_json(d / ("supervised.json" if kind == "supervised" else "linear_eval.json"),
+                   result)
+    if z_top1 is not None:
+        write_json(d / "linear_eval_z.json", {"kind": "linear", "test_acc": z_top1,
+                                              "test_top5": 99.0, "label_fraction": 1.0,
+                                              "feature": "z"})
+    if failed:
+        (d / "FAILED").write_text(f"python pretrain.py --tau 1.0\nlog: {d}/log.txt\n")
+        (d / "log.txt").write_text("Traceback ...\n")
+    if features:
+        rng = np.random.default_rng(0)
+        labels = np.repeat(np.arange(10), 20)
+        feats = rng.normal(size=(200, 16)).astype(np.float32) + labels[:, None] * 0.5
+        np.savez(d / "features_test.npz", feats=feats, labels=labels)
+
+
+@pytest.fixture
+def grid(tmp_path):
+    """A small grid: tau (2 seeds, a failed and an incomplete run), bs, head, label."""
+    root = tmp_path / "runs" / "quick"
+    root.mkdir(parents=True)
+    make_run(root, "default", top1=80.0, z_top1=60.0, features=True)
+    make_run(root, "tau0.5_s1", args={"seed": 1}, top1=82.0)
+    make_run(root, "tau0.1_s0", args={"tau": 0.1}, top1=70.0)
+    make_run(root, "tau0.1_s1", args={"tau": 0.1, "seed": 1}, top1=74.0)
+    make_run(root, "tau1.0", args={"tau": 1.0}, failed=True)
+    make_run(root, "tau0.2", args={"tau": 0.2})  # no linear_eval.json: incomplete
+    make_run(root, "bs128", args={"bs": 128}, top1=78.5, steps_per_epoch=40)
+    make_run(root, "head_linear", args={"head": "linear"}, top1=77.0, z_top1=65.0)
+    make_run(root, "head_none", args={"head": "none"}, top1=75.0, z_top1=75.0)
+    for f, sup, lin, ft, rnd in [(0.01, 30.0, 40.0, 42.0, 20.0), (1.0, 85.0, None, 88.0, 35.0)]:
+        make_run(root, f"label/sup_{f}", "supervised_baseline", {"epochs": 2}, sup,
+                 kind="supervised", label_fraction=f)
+        if lin is not None:
+            make_run(root, f"label/lin_{f}", "linear_eval", {}, lin, label_fraction=f)
+        make_run(root, f"label/ft_{f}", "linear_eval", {}, ft, kind="finetune",
+                 label_fraction=f)
+        make_run(root, f"label/rand_{f}", "linear_eval", {}, rnd, kind="random-init",
+                 label_fraction=f, features=f == 1.0)
+    lines = [("label", "default")] + [("tau", n) for n in
+                                      ["default", "tau0.5_s1", "tau0.1_s0", "tau0.1_s1",
+                                       "tau1.0", "tau0.2", "tau0.1_s0"]]  # one duplicate
+    lines += [("bs", "default"), ("bs", "bs128"), ("head", "default"),
+              ("head", "head_linear"), ("head", "head_none")]
+    lines += [("label", f"label/{k}_{f}") for f in (0.01, 1.0)
+              for k in ("sup", "lin", "ft", "rand") if (root / f"label/{k}_{f}").exists()]
+    (root / "studies.tsv").write_text("".join(f"{s}\t{n}\n" for s, n in lines))
+    return root
+
+
+@pytest.fixture
+def built(grid, tmp_path):
+    out = tmp_path / "out"
+    assert report.main([str(grid), "--out", str(out), "--title", "Test grid"]) == 0
+    return out, (out / "REPORT.md").read_text()
+
+
+def table_row(text, first_cell):
+    """The Markdown table line whose first cell is `first_cell`."""
+    rows = [ln for ln in text.splitlines() if ln.startswith(f"| {first_cell} |")]
+    assert len(rows) == 1, (first_cell, rows)
+    return rows[0]
+
+
+def test_mean_std_uses_sample_std():
+    m, s, n = report.mean_std([80.0, 82.0, None])
+    assert (m, n) == (81.0, 2) and s == pytest.approx(np.sqrt(2))
+    assert report.fmt_ms([80.0, 82.0]) == "81.00 ± 1.41 (n=2)"
+    assert report.fmt_ms([80.0]) == "80.00"
+    assert report.fmt_ms([]) == "—"
+
+
+def test_header_and_section_order(built):
+    _, text = built
+    assert text.startswith("# Test grid\n")
+    assert "10%" in text and "cpu" in text and "abc123" in text and "2.14.1" in text
+    assert "quick CPU grid" in text
+    heads = [ln for ln in text.splitlines() if ln.startswith("## Study:")]
+    assert heads == ["## Study: tau", "## Study: bs", "## Study: head", "## Study: label"]
+
+
+def test_tau_table_mean_std_best_failed_incomplete(built):
+    _, text = built
+    best = table_row(text, "**0.5 (best)**")
+    assert "**81.00 ± 1.41 (n=2)**" in best and "default run" in best
+    assert "72.00 ± 2.83 (n=2)" in table_row(text, "0.1")
+    assert "failed (see" in table_row(text, "1.0")
+    assert "tau1.0/log.txt" in table_row(text, "1.0")
+    assert "missing/incomplete" in table_row(text, "0.2")
+    assert "9.00 points above the runner-up (tau = 0.1, 72.00%)" in text
+    assert "exceeds the seed-to-seed spread (largest std 2.83" in text
+    assert "only 2 finished values of tau" in text
+
+
+def test_head_probe_on_z_and_bs_steps(built):
+    _, text = built
+    assert "probe on z top-1 (%)" in text
+    assert "| 60.00 |" in table_row(text, "**mlp-bn (best)**").replace("**", "")
+    assert "65.00" in table_row(text, "linear")
+    assert "| steps |" in text
+    assert "| 120 |" in table_row(text, "128")  # 3 epochs of 40 steps
+    assert "single seed" in text.split("## Study: bs")[1].split("## Study: head")[0]
+    assert "optimisation steps differs" in text
+
+
+def test_label_table_and_analysis(built):
+    _, text = built
+    row = table_row(text, "1%")
+    assert row == "| 1% | 30.00 | 40.00 | 42.00 | 20.00 |"
+    assert table_row(text, "100%") == "| 100% | 85.00 | 80.00 | 88.00 | 35.00 |"
+    assert "beats supervised at 1% and does not at 100%" in text
+
+
+def test_csv_rows_and_columns(built, grid):
+    out, _ = built
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0].keys()) == report.CSV_COLUMNS
+    assert len(rows) == 16  # 9 pre-training + 7 evaluation-only run dirs
+    by = {r["run"]: r for r in rows}
+    assert by["tau1.0"]["status"] == "failed" and by["tau0.2"]["status"] == "incomplete"
+    assert by["default"]["status"] == "ok" and by["default"]["studies"] == "tau bs head label"
+    assert float(by["default"]["linear_top1"]) == 80.0
+    assert float(by["default"]["probe_z_top1"]) == 60.0
+    assert float(by["default"]["knn_top1"]) == 43.0  # last measured epoch
+    assert float(by["default"]["final_loss"]) == 3.5
+    assert float(by["default"]["train_seconds"]) == 90.0
+    assert by[os.path.join("label", "sup_0.01")]["kind"] == "supervised"
+
+
+def test_figures_are_pngs_and_embedded(built):
+    out, text = built
+    names = ["tau_linear_top1", "tau_curves", "bs_linear_top1", "bs_curves",
+             "head_linear_top1", "head_curves", "label_efficiency", "features_pca"]
+    for name in names:
+        with open(out / "figures" / f"{name}.png", "rb") as f:
+            assert f.read(8) == PNG_MAGIC, name
+        assert f"](figures/{name}.png)" in text
+
+
+def test_no_features_skips_pca(grid, tmp_path):
+    for npz in grid.rglob("features_test.npz"):
+        npz.unlink()
+    out = tmp_path / "out2"
+    assert report.main([str(grid), "--out", str(out)]) == 0
+    assert not (out / "figures" / "features_pca.png").exists()
+    assert "PCA" not in (out / "REPORT.md").read_text()
+
+
+def test_missing_root_exits_2(tmp_path):
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "report.py"),
+                           str(tmp_path / "nope")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "nope" in proc.stderr
