@@ -20,11 +20,10 @@ are applied in the order listed, then ToTensor and, when asked, Normalize with t
 | `simclr`      | crop, flip, color (p=0.8), gray (p=0.2) | the default (SimCLR App. B.9)         |
 | `simclr_blur` | simclr + Gaussian blur 3x3 (p=0.5)      | the blur SimCLR adds on ImageNet      |
 | `crop`        | crop                                    | crop alone (SimCLR Fig. 5 diagonal)   |
-| `crop_flip`   | crop, flip                              | same ops as `no_color`                |
+| `crop_flip`   | crop, flip                              | simclr without colour and greyscale   |
 | `crop_color`  | crop, color, gray                       | the best pair in SimCLR Fig. 5        |
 | `color`       | color, gray                             | colour alone: no spatial change       |
 | `no_crop`     | flip, color, gray                       | simclr without the crop               |
-| `no_color`    | crop, flip                              | simclr without colour and greyscale   |
 | `none`        | (nothing)                               | two identical views: a trivial task   |
 
 where crop = RandomResizedCrop(32, scale=(0.08, 1), ratio=(3/4, 4/3)), flip = horizontal flip
@@ -117,7 +116,6 @@ PRESETS = {
     "crop_color": ("crop", "color", "gray"),
     "color": ("color", "gray"),
     "no_crop": ("flip", "color", "gray"),
-    "no_color": ("crop", "flip"),
     "none": (),
 }
 

@@ -54,6 +54,19 @@ nonneg_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
 batch_size = _checked(int, lambda v: v >= 2, "a batch size >= 2")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag gets one line (the usage text is one `-h` away), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
+def script_parser(doc):
+    """The parser of a script: its docstring as help, the shared flags as parent."""
+    return Parser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter,
+                  parents=[parent_parser()])
+
+
 def parent_parser():
     """The flags every script shares, so their names and meanings cannot drift apart.
     Each script sets its own defaults for --epochs, --bs and --lr with set_defaults()."""
@@ -293,14 +306,15 @@ def evaluate(model, batches):
 
 
 def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoch, lr, wd,
-                   device, checkpoint_path=None, metrics_path=None, desc="train"):
+                   device, checkpoint_path=None, metrics_path=None, recipe=None, desc="train"):
     """Train `model` (inputs -> logits) with cross-entropy, SGD + momentum and a per-step cosine
     schedule; return the history and the test top-1/top-5 of the LAST epoch (no picking by test).
 
     train_batches(epoch) and test_batches() yield (x, y) on the device. Only parameters with
     requires_grad are optimised, so a frozen encoder inside `model` stays as it is; whether the
     encoder runs in train or eval mode is the model's business (see linear_eval.Classifier).
-    With checkpoint_path the loop saves after every epoch and resumes from it.
+    With checkpoint_path the loop saves after every epoch and resumes from it, provided the
+    checkpoint was made with the same `recipe` (a dict of the settings that define the run).
     """
     from tqdm import tqdm
     optimizer = sgd(model.parameters(), lr, wd)
@@ -308,6 +322,11 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
     start, history = 0, []
     if checkpoint_path and os.path.exists(checkpoint_path):
         state = load_checkpoint(checkpoint_path)
+        if state.get("recipe") != recipe:
+            diff = {k: (state.get("recipe", {}).get(k), v) for k, v in (recipe or {}).items()
+                    if state.get("recipe", {}).get(k) != v}
+            raise UserError(f"{checkpoint_path} belongs to a run with other settings (checkpoint vs now: {diff}); "
+                            "choose another --out-dir")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, history = state["epoch"], state["history"]
@@ -337,7 +356,7 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
             append_jsonl(metrics_path, record)
         if checkpoint_path:
             save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "epoch": epoch + 1, "history": history, "rng": rng_state()}, checkpoint_path)
+                         "epoch": epoch + 1, "history": history, "rng": rng_state(), "recipe": recipe}, checkpoint_path)
     top1, top5 = evaluate(model, test_batches())
     return history, top1, top5
 

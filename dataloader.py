@@ -20,7 +20,7 @@ Decoding 60,000 image files takes a while, so the decoded arrays are cached next
 """
 import os
 import pickle
-import tarfile
+import zipfile
 
 import numpy as np
 from PIL import Image
@@ -102,9 +102,12 @@ def _load_image_folder(data_dir):
 
     cache = os.path.join(data_dir, CACHE_NAME)
     if os.path.exists(cache):
-        with np.load(cache) as z:
-            if np.array_equal(z["counts"], counts):  # same files as when the cache was written
-                return z["x_train"], z["y_train"], z["x_test"], z["y_test"]
+        try:
+            with np.load(cache) as z:
+                if np.array_equal(z["counts"], counts):  # as many images per class as when it was written
+                    return z["x_train"], z["y_train"], z["x_test"], z["y_test"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+            pass  # a damaged cache: decode the images again and rewrite it
     x_train, y_train = _decode(train, classes)
     x_test, y_test = _decode(test, classes)
     try:  # write-then-rename, so an interrupted write never leaves a broken cache

@@ -15,7 +15,6 @@ them: seconds per epoch. The reported accuracy is the test top-1 after the LAST 
 Writes linear_eval.json (linear_eval_z.json for --feature z, finetune.json for --finetune) into
 the run directory, or into --out-dir.
 """
-import argparse
 import copy
 import os
 import time
@@ -32,8 +31,7 @@ from common import UserError
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                parents=[common.parent_parser()])
+    p = common.script_parser(__doc__)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--ckpt", help="an encoder.pt, or a run directory holding one")
     src.add_argument("--random-init", action="store_true", help="evaluate an untrained encoder (needs --encoder)")
@@ -96,6 +94,8 @@ def result_name(args):
 def main(args):
     if args.finetune and args.feature == "z":
         raise UserError("--finetune trains the encoder f; use it with --feature h")
+    if args.random_init and args.feature == "z":
+        raise UserError("--feature z needs --ckpt: a random encoder comes with no trained projection head")
     device = common.resolve_device(args.device)
     encoder, source = load_encoder(args)
     if args.out_dir:
@@ -130,7 +130,9 @@ def main(args):
         test = common.image_batches(x_test, y_test_t, augment.eval_transform(), args, device, shuffle=False)
         history, top1, top5 = common.fit_classifier(
             model, train, test, epochs=args.epochs, steps_per_epoch=steps, lr=lr, wd=args.wd, device=device,
-            checkpoint_path=os.path.join(out, f"checkpoint_{kind}.pt") if args.finetune else None, desc=kind)
+            checkpoint_path=os.path.join(out, f"checkpoint_{kind}.pt") if args.finetune else None, desc=kind,
+            recipe={"ckpt": source.get("ckpt"), **{k: getattr(args, k) for k in
+                                                   ("label_fraction", "epochs", "bs", "lr", "wd", "seed")}})
     else:
         encoder.requires_grad_(False)
         f_lab = common.extract_features(encoder, x_lab, device)  # (N_lab, D), computed once

@@ -11,7 +11,6 @@ epochs), checkpoint.pt after every epoch, and encoder.pt (the encoder f and what
 at the end. The same command started again resumes from checkpoint.pt; a finished run is
 left as it is.
 """
-import argparse
 import math
 import os
 import time
@@ -29,12 +28,11 @@ from common import UserError
 # Settings that define what a run computes: a run directory holding other values for these
 # cannot be resumed with this command (the other flags -- workers, device -- may change).
 RECIPE = ("method", "encoder", "head", "proj_dim", "hidden_dim", "aug", "tau", "bs", "lr", "wd",
-          "epochs", "warmup_epochs", "fraction", "seed", "queue_size", "ema")
+          "epochs", "warmup_epochs", "fraction", "seed", "queue_size", "ema", "aug_backend")
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                parents=[common.parent_parser()])
+    p = common.script_parser(__doc__)
     p.add_argument("--method", choices=methods.METHODS, default="simclr", help="objective (default: simclr)")
     p.add_argument("--tau", type=common.positive_float,
                    help="temperature of the contrastive loss (default: 0.5 for simclr, SimCLR App. B.9; "
@@ -132,8 +130,8 @@ class TwoViews:
         if self.batched:
             order = torch.randperm(len(self.x), generator=g).to(self.device)
             for i in range(self.steps):
-                x = self.x[order[i * self.bs:(i + 1) * self.bs]]
-                yield self.aug(x), self.aug(x)
+                x = self.x[order[i * self.bs:(i + 1) * self.bs]]  # (bs, 3, 32, 32) uint8
+                yield self.aug(torch.cat([x, x])).chunk(2)  # one call, parameters drawn per sample
         else:
             loader = DataLoader(self.dataset, batch_size=self.bs, shuffle=True, drop_last=True, generator=g,
                                 num_workers=self.workers, pin_memory=self.device.type == "cuda",
@@ -157,10 +155,10 @@ def main(args):
     device = common.resolve_device(args.device)
     out = args.out_dir
     encoder_path = os.path.join(out, "encoder.pt")
+    check_resumable(out, args)
     if os.path.exists(encoder_path):
         print(f"{out} is finished (encoder.pt exists); nothing to do. Next: python linear_eval.py --ckpt {out}")
         return out
-    check_resumable(out, args)
     common.seed_everything(args.seed)
 
     x_train, y_train, x_test, y_test = common.load_data(args)

@@ -41,7 +41,7 @@ done
 
 # ------------------------------------------------------------------ budgets per grid
 # Defaults of the shared run: SimCLR, head bn, aug simclr, tau 0.5, bs 256, 10% of CIFAR-10.
-AUGS=(simclr crop crop_flip crop_color color no_crop no_color simclr_blur)
+AUGS=(simclr crop crop_flip crop_color color no_crop simclr_blur none)
 ENCODERS=(convnet resnet18 resnet34 resnet50)
 TAUS=(0.05 0.1 0.2 0.5 1.0)
 BSS=(64 128 256 512)
@@ -62,6 +62,7 @@ ROOT=runs/$GRID
 COMMON=(--data-dir "$DATA_DIR" --device "$DEVICE" "${EXTRA[@]}")
 
 # ------------------------------------------------------------------ running one thing
+declare -A SEEN  # runs already listed or run by this invocation
 wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
 note_study() {  # studies.tsv: which run belongs to which study (the report reads it)
@@ -102,19 +103,24 @@ pretrain() {
   local name="${method}_${enc}_${head}_${aug}_t${tau}_bs${bs}_f${frac}_s${seed}"
   [ "$method" = byol ] && name="${method}_${enc}_${head}_${aug}_bs${bs}_f${frac}_s${seed}"
   local dir="$ROOT/$name"
+  DEFAULT_DIR=$dir
   [ -n "$study" ] && note_study "$study" "$name"
   echo "[${study:-label}] $name"
-  local tau_flag=(--tau "$tau"); [ "$method" = byol ] && tau_flag=()
-  step "$dir" encoder.pt python pretrain.py "${COMMON[@]}" "${PT_EXTRA[@]}" --method "$method" --encoder "$enc" --head "$head" \
-    --aug "$aug" "${tau_flag[@]}" --bs "$bs" --fraction "$frac" --epochs "$EPOCHS" --knn-every "$KNN" \
-    --seed "$seed" --out-dir "$dir"
-  step "$dir" linear_eval.json python linear_eval.py "${COMMON[@]}" --ckpt "$dir" --epochs "$LIN_EPOCHS" \
-    --seed "$seed" --save-features
+  if [ -n "${SEEN[$name]:-}" ]; then
+    echo "  (the same run as above)"
+  else
+    SEEN[$name]=1
+    local tau_flag=(--tau "$tau"); [ "$method" = byol ] && tau_flag=()
+    step "$dir" encoder.pt python pretrain.py "${COMMON[@]}" "${PT_EXTRA[@]}" --method "$method" --encoder "$enc" \
+      --head "$head" --aug "$aug" "${tau_flag[@]}" --bs "$bs" --fraction "$frac" --epochs "$EPOCHS" \
+      --knn-every "$KNN" --seed "$seed" --out-dir "$dir"
+    step "$dir" linear_eval.json python linear_eval.py "${COMMON[@]}" --ckpt "$dir" --epochs "$LIN_EPOCHS" \
+      --seed "$seed" --save-features
+  fi
   if [ "$study" = head ]; then
     step "$dir" linear_eval_z.json python linear_eval.py "${COMMON[@]}" --ckpt "$dir" --feature z \
       --epochs "$LIN_EPOCHS" --seed "$seed"
   fi
-  DEFAULT_DIR=$dir
 }
 
 # ------------------------------------------------------------------ the studies

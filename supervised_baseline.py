@@ -10,7 +10,6 @@ that linear_eval.py uses (common.fit_classifier), with the encoder unfrozen.
 Writes config.json, metrics.jsonl (one line per epoch), checkpoint.pt (resumable) and
 supervised.json (test top-1 of the last epoch) into runs/<name>/ or --out-dir.
 """
-import argparse
 import os
 import time
 
@@ -23,8 +22,7 @@ import models
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                parents=[common.parent_parser()])
+    p = common.script_parser(__doc__)
     p.add_argument("--encoder", choices=models.ENCODERS, default="resnet18", help="encoder (default: resnet18)")
     p.add_argument("--label-fraction", type=common.fraction, default=1.0,
                    help="stratified fraction of the 50,000 labelled training images (default: 1.0)")
@@ -57,7 +55,8 @@ def main(args):
     history, top1, top5 = common.fit_classifier(
         model, train, test, epochs=args.epochs, steps_per_epoch=-(-len(labelled) // args.bs),
         lr=common.scaled_lr(args.lr, args.bs), wd=args.wd, device=device, checkpoint_path=checkpoint_path,
-        metrics_path=os.path.join(out, "metrics.jsonl"), desc="supervised")
+        metrics_path=os.path.join(out, "metrics.jsonl"), desc="supervised",
+        recipe={k: getattr(args, k) for k in ("encoder", "label_fraction", "epochs", "bs", "lr", "wd", "seed")})
     result = {"kind": "supervised", "encoder": args.encoder, "test_acc": top1, "test_top5": top5,
               "train_acc": history[-1]["train_acc"], "label_fraction": args.label_fraction,
               "labelled_images": len(labelled), "epochs": args.epochs, "seconds": time.time() - t0,
