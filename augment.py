@@ -452,6 +452,23 @@ def sample_blur_sigma(batch_size, sigma=BLUR_SIGMA, generator=None, device=None)
     return _uniform(batch_size, sigma[0], sigma[1], generator, device)
 
 
+def random_crop_flip(x, padding=4, generator=None):
+    """supervised_transform() for a whole batch: zero-pad by `padding`, take a random 32x32 window
+    per sample (RandomCrop(32, padding=4)), flip half of them. x: (B, C, H, W), any dtype;
+    returns the same dtype and shape."""
+    B, _, H, W = x.shape
+    padded = F.pad(x, (padding, padding, padding, padding))  # (B, C, H + 2p, W + 2p), zeros like torchvision
+    kw = {"generator": generator, "device": x.device}
+    i = torch.randint(0, 2 * padding + 1, (B,), **kw)  # top offset, as RandomCrop.get_params
+    j = torch.randint(0, 2 * padding + 1, (B,), **kw)  # left offset
+    rows = (i[:, None] + torch.arange(H, device=x.device))[:, None, :, None]  # (B, 1, H, 1)
+    cols = (j[:, None] + torch.arange(W, device=x.device))[:, None, None, :]  # (B, 1, 1, W)
+    batch = torch.arange(B, device=x.device)[:, None, None, None]
+    chan = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    out = padded[batch, chan, rows, cols]  # (B, C, H, W)
+    return hflip(out, sample_apply(B, P_FLIP, **kw))
+
+
 # --------------------------------------------------------------------------------------------
 # The batched pipeline
 # --------------------------------------------------------------------------------------------

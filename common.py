@@ -22,7 +22,6 @@ from datetime import datetime
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 
 import augment
 import dataloader
@@ -361,16 +360,17 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
     return history, top1, top5
 
 
-def image_batches(images, labels, transform, args, device, shuffle):
-    """A DataLoader over uint8 images with a PIL transform, yielding batches on the device."""
-    def batches(epoch=0):
-        g = torch.Generator().manual_seed(args.seed * 100003 + epoch)
-        loader = DataLoader(dataloader.LabeledDataset(images, labels, transform), batch_size=args.bs,
-                            shuffle=shuffle, generator=g, num_workers=args.workers,
-                            pin_memory=device.type == "cuda")
-        for x, y in loader:
-            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-    return batches
+def image_batches(images, labels, bs, device, train, seed=0):
+    """Minibatches (x, y) of uint8 images (N, 32, 32, 3) held on the device as one tensor: for
+    training shuffled (seeded by `seed`) and augmented on the device with
+    augment.random_crop_flip (= augment.supervised_transform, without a CPU worker per image);
+    for testing in order and only normalised (= augment.eval_transform)."""
+    x = dataloader.to_tensor_batch(images).to(device)  # (N, 3, 32, 32) uint8
+    y = torch.as_tensor(labels).to(device)
+    for xb, yb in tensor_batches(x, y, bs, shuffle=train, seed=seed):
+        if train:
+            xb = augment.random_crop_flip(xb)
+        yield normalize_batch(xb), yb
 
 
 def tensor_batches(x, y, bs, shuffle, seed=0, drop_last=False):

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from torch import nn
 
-import augment
 import common
 import dataloader
 import models
@@ -126,8 +125,11 @@ def main(args):
 
     if args.finetune or args.train_aug:
         model = models.Classifier(encoder, frozen=not args.finetune).to(device)
-        train = common.image_batches(x_lab, y_lab, augment.supervised_transform(), args, device, shuffle=True)
-        test = common.image_batches(x_test, y_test_t, augment.eval_transform(), args, device, shuffle=False)
+        def train(epoch):
+            return common.image_batches(x_lab, y_lab, args.bs, device, train=True, seed=args.seed * 100003 + epoch)
+
+        def test():
+            return common.image_batches(x_test, y_test_t, 1024, device, train=False)
         history, top1, top5 = common.fit_classifier(
             model, train, test, epochs=args.epochs, steps_per_epoch=steps, lr=lr, wd=args.wd, device=device,
             checkpoint_path=os.path.join(out, f"checkpoint_{kind}.pt") if args.finetune else None, desc=kind,

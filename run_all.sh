@@ -49,9 +49,12 @@ HEADS=(bn nobn none)
 METHODS=(simclr moco byol)
 FRACTIONS=(0.1 0.5 1.0)
 LABEL_FRACTIONS=(0.01 0.1 1.0)
+FRACTION_STEPS=epochs  # the fraction study at a fixed number of epochs (more data = more steps)
 case "$GRID" in
   full)  ENC=resnet18; EPOCHS=500; BS=256; KNN=50; LIN_EPOCHS=100; SUP_EPOCHS=100; FT_EPOCHS=50 ;;
-  quick) ENC=convnet;  EPOCHS=15;  BS=256; KNN=5;  LIN_EPOCHS=30;  SUP_EPOCHS=15;  FT_EPOCHS=10 ;;
+  quick) ENC=convnet;  EPOCHS=10;  BS=256; KNN=2;  LIN_EPOCHS=30;  SUP_EPOCHS=10;  FT_EPOCHS=5
+         ENCODERS=(convnet resnet18)  # ResNet-34/50 take hours per run on a 2-core CPU
+         FRACTION_STEPS=fixed ;;      # 100% at 10 epochs would cost ten default runs
   smoke) ENC=convnet;  EPOCHS=1;   BS=16;  KNN=1;  LIN_EPOCHS=2;   SUP_EPOCHS=1;   FT_EPOCHS=1
          ENCODERS=(convnet resnet18); BSS=(8 16); FRACTIONS=(0.5 1.0); LABEL_FRACTIONS=(0.5 1.0)
          EXTRA+=(--workers 0); PT_EXTRA=(--queue-size 64) ;;
@@ -90,18 +93,18 @@ step() {  # step DIR DONE_FILE COMMAND...: run COMMAND unless DIR/DONE_FILE exis
 # pretrain STUDY SEED [flags]: pre-train with the defaults overridden by flags, then evaluate.
 pretrain() {
   local study=$1 seed=$2; shift 2
-  local method=simclr enc=$ENC head=bn aug=simclr tau=0.5 bs=$BS frac=$FRACTION
+  local method=simclr enc=$ENC head=bn aug=simclr tau=0.5 bs=$BS frac=$FRACTION epochs=$EPOCHS
   local a=("$@")
   while [ ${#a[@]} -gt 0 ]; do
     case "${a[0]}" in
       --method) method=${a[1]} ;; --encoder) enc=${a[1]} ;; --head) head=${a[1]} ;; --aug) aug=${a[1]} ;;
-      --tau) tau=${a[1]} ;; --bs) bs=${a[1]} ;; --fraction) frac=${a[1]} ;;
+      --tau) tau=${a[1]} ;; --bs) bs=${a[1]} ;; --fraction) frac=${a[1]} ;; --epochs) epochs=${a[1]} ;;
     esac
     a=("${a[@]:2}")
   done
   [ "$method" = moco ] && [ "$tau" = 0.5 ] && tau=0.2  # MoCo v2's own temperature
-  local name="${method}_${enc}_${head}_${aug}_t${tau}_bs${bs}_f${frac}_s${seed}"
-  [ "$method" = byol ] && name="${method}_${enc}_${head}_${aug}_bs${bs}_f${frac}_s${seed}"
+  local t="_t${tau}"; [ "$method" = byol ] && t=""  # BYOL has no temperature
+  local name="${method}_${enc}_${head}_${aug}${t}_bs${bs}_e${epochs}_f${frac}_s${seed}"
   local dir="$ROOT/$name"
   DEFAULT_DIR=$dir
   [ -n "$study" ] && note_study "$study" "$name"
@@ -112,7 +115,7 @@ pretrain() {
     SEEN[$name]=1
     local tau_flag=(--tau "$tau"); [ "$method" = byol ] && tau_flag=()
     step "$dir" encoder.pt python pretrain.py "${COMMON[@]}" "${PT_EXTRA[@]}" --method "$method" --encoder "$enc" \
-      --head "$head" --aug "$aug" "${tau_flag[@]}" --bs "$bs" --fraction "$frac" --epochs "$EPOCHS" \
+      --head "$head" --aug "$aug" "${tau_flag[@]}" --bs "$bs" --fraction "$frac" --epochs "$epochs" \
       --knn-every "$KNN" --seed "$seed" --out-dir "$dir"
     step "$dir" linear_eval.json python linear_eval.py "${COMMON[@]}" --ckpt "$dir" --epochs "$LIN_EPOCHS" \
       --seed "$seed" --save-features
@@ -127,12 +130,17 @@ pretrain() {
 echo "grid: $GRID, runs in $ROOT, data in $DATA_DIR, seeds: $SEEDS"
 for seed in $(seq 0 $((SEEDS - 1))); do
   if wanted aug;      then for v in "${AUGS[@]}";     do pretrain aug "$seed" --aug "$v"; done; fi
-  if wanted encoder;  then for v in "${ENCODERS[@]}"; do pretrain encoder "$seed" --encoder "$v"; done; fi
   if wanted tau;      then for v in "${TAUS[@]}";     do pretrain tau "$seed" --tau "$v"; done; fi
   if wanted bs;       then for v in "${BSS[@]}";      do pretrain bs "$seed" --bs "$v"; done; fi
   if wanted head;     then for v in "${HEADS[@]}";    do pretrain head "$seed" --head "$v"; done; fi
   if wanted method;   then for v in "${METHODS[@]}";  do pretrain method "$seed" --method "$v"; done; fi
-  if wanted fraction; then for v in "${FRACTIONS[@]}"; do pretrain fraction "$seed" --fraction "$v"; done; fi
+  if wanted fraction; then for v in "${FRACTIONS[@]}"; do
+    if [ "$FRACTION_STEPS" = fixed ]; then  # the same number of steps: fewer epochs on more data
+      pretrain fraction "$seed" --fraction "$v" --epochs "$(python3 -c "print(max(1, round($EPOCHS * $FRACTION / $v)))")"
+    else
+      pretrain fraction "$seed" --fraction "$v"
+    fi
+  done; fi
   if wanted label; then
     pretrain "" "$seed"  # the default encoder that the label study evaluates
     for lf in "${LABEL_FRACTIONS[@]}"; do
@@ -153,6 +161,8 @@ for seed in $(seq 0 $((SEEDS - 1))); do
       done
     done
   fi
+  # last, as on a CPU the ResNets cost more than all the other studies together
+  if wanted encoder;  then for v in "${ENCODERS[@]}"; do pretrain encoder "$seed" --encoder "$v"; done; fi
 done
 
 if [ "$DRY" = 1 ]; then echo "(dry run: nothing was run)"; exit 0; fi

@@ -15,7 +15,6 @@ import time
 
 import torch
 
-import augment
 import common
 import dataloader
 import models
@@ -48,9 +47,13 @@ def main(args):
     x_train, y_train, x_test, y_test = common.load_data(args)
     labelled = dataloader.stratified_subset(y_train, args.label_fraction, args.seed)
     model = models.Classifier(models.build_encoder(args.encoder), frozen=False).to(device)
-    train = common.image_batches(x_train[labelled], torch.as_tensor(y_train[labelled]),
-                                 augment.supervised_transform(), args, device, shuffle=True)
-    test = common.image_batches(x_test, torch.as_tensor(y_test), augment.eval_transform(), args, device, shuffle=False)
+    x_lab, y_lab = x_train[labelled], y_train[labelled]
+
+    def train(epoch):  # random crop + flip on the device, a new order every epoch
+        return common.image_batches(x_lab, y_lab, args.bs, device, train=True, seed=args.seed * 100003 + epoch)
+
+    def test():
+        return common.image_batches(x_test, y_test, 1024, device, train=False)
     t0 = time.time()
     history, top1, top5 = common.fit_classifier(
         model, train, test, epochs=args.epochs, steps_per_epoch=-(-len(labelled) // args.bs),

@@ -637,3 +637,29 @@ def test_batched_augment_on_cuda():
     on_gpu = aug.apply(images.float() / 255, params)
     on_cpu = aug.apply(images.cpu().float() / 255, params_to_cpu(params))
     torch.testing.assert_close(on_gpu.cpu(), on_cpu, atol=1e-4, rtol=0)
+
+
+def test_random_crop_flip_is_torchvision_random_crop_and_flip():
+    """Every output of the batched supervised augmentation is one of RandomCrop(32, padding=4)'s
+    windows of the zero-padded image, flipped or not; all 81 offsets and both flips occur."""
+    from augment import random_crop_flip
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (1, 3, 32, 32), dtype=torch.uint8, generator=g).repeat(400, 1, 1, 1)
+    out = random_crop_flip(x, generator=g)
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    padded = TF.pad(x[0], [4])  # (3, 40, 40), zero fill like torchvision
+    windows = {}
+    for i in range(9):
+        for j in range(9):
+            w = TF.crop(padded, i, j, 32, 32)
+            windows[(i, j, False)] = w
+            windows[(i, j, True)] = TF.hflip(w)
+    seen = []
+    for view in out:
+        match = [k for k, w in windows.items() if torch.equal(view, w)]
+        assert match, "an output that no RandomCrop + flip could produce"
+        seen.append(match[0])
+    assert len({(i, j) for i, j, _ in seen}) > 70  # 400 draws over 81 offsets
+    flipped = sum(f for _, _, f in seen) / len(seen)
+    assert abs(flipped - 0.5) < 4 * (0.25 / len(seen)) ** 0.5
