@@ -663,3 +663,16 @@ def test_random_crop_flip_is_torchvision_random_crop_and_flip():
     assert len({(i, j) for i, j, _ in seen}) > 70  # 400 draws over 81 offsets
     flipped = sum(f for _, _, f in seen) / len(seen)
     assert abs(flipped - 0.5) < 4 * (0.25 / len(seen)) ** 0.5
+
+
+def test_color_jitter_device_paths_agree():
+    """The CPU way (each op on the samples that need it) and the GPU way (identity factors, hue
+    kept where needed) of color_jitter give the same images."""
+    from augment import color_jitter, sample_jitter_params
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(64, 3, 32, 32, generator=g)
+    p = sample_jitter_params(64, generator=g)
+    args = (x, p["order"], p["brightness"], p["contrast"], p["saturation"], p["hue"])
+    torch.testing.assert_close(color_jitter(*args, subset=True), color_jitter(*args, subset=False),
+                               atol=1e-5, rtol=0)
