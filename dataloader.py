@@ -4,8 +4,8 @@
     >>> x_train, y_train, x_test, y_test = dataloader.load_cifar10("data")   # doctest: +SKIP
     >>> x_train.shape, x_train.dtype                                           # doctest: +SKIP
     ((50000, 32, 32, 3), dtype('uint8'))
-    >>> idx = dataloader.stratified_subset(y_train, fraction=0.1, seed=0)      # doctest: +SKIP
-    >>> len(idx)                                                               # 500 per class
+    >>> labels = [c for c in range(10) for _ in range(5000)]   # like y_train: 5,000 per class
+    >>> len(dataloader.stratified_subset(labels, fraction=0.1, seed=0))   # 500 per class
     5000
 
 `data_dir` may hold either of two layouts:
