@@ -22,6 +22,7 @@ from datetime import datetime
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader
 
 import augment
 import dataloader
@@ -236,6 +237,69 @@ def sgd(params, lr, wd, momentum=0.9):
 def set_lr(optimizer, lr):
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+# ---------------------------------------------------------------------------- self-supervised training
+
+def amp_dtype(choice, device):
+    if device.type != "cuda" or choice == "off":
+        return None
+    if choice == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[choice]
+
+
+class TwoViews:
+    """Yields the two augmented views (x1, x2) of each minibatch, on the device.
+
+    batched: the subset lives on the device as one uint8 tensor; each batch is augmented there
+    with augment.BatchedAugment. torchvision: the reference PIL pipeline in DataLoader workers.
+    Both drop the last incomplete batch (every step then contrasts the same number of images)
+    and shuffle with a generator seeded by (seed, epoch), so a resumed run sees the same order.
+    """
+
+    def __init__(self, images, args, device):
+        self.bs, self.seed, self.device = args.bs, args.seed, device
+        self.steps = len(images) // args.bs
+        self.batched = args.aug_backend in ("auto", "batched")
+        if self.batched:
+            self.x = dataloader.to_tensor_batch(images).to(device)  # (N, 3, 32, 32) uint8
+            self.aug = augment.BatchedAugment(args.aug).to(device)
+        else:
+            self.dataset = dataloader.TwoViewDataset(images, augment.get_preset(args.aug))
+            self.workers = args.workers
+
+    def epoch(self, epoch):
+        g = torch.Generator().manual_seed(self.seed * 100003 + epoch)
+        if self.batched:
+            order = torch.randperm(len(self.x), generator=g).to(self.device)
+            for i in range(self.steps):
+                x = self.x[order[i * self.bs:(i + 1) * self.bs]]  # (bs, 3, 32, 32) uint8
+                yield self.aug(torch.cat([x, x])).chunk(2)  # one call, parameters drawn per sample
+        else:
+            loader = DataLoader(self.dataset, batch_size=self.bs, shuffle=True, drop_last=True, generator=g,
+                                num_workers=self.workers, pin_memory=self.device.type == "cuda",
+                                persistent_workers=False)
+            for x1, x2 in loader:
+                yield x1.to(self.device, non_blocking=True), x2.to(self.device, non_blocking=True)
+
+
+def ssl_step(model, x1, x2, optimizer, scaler, dtype):
+    """One step of a self-supervised objective: forward of the two views (under autocast when
+    dtype is set), backward, optimiser step. Returns (loss as a float, stats). A loss that is not
+    finite raises FloatingPointError before any weight changes."""
+    if x1.is_cuda:  # the model was moved to channels_last: cudnn's faster layout for convolutions
+        x1, x2 = (x.contiguous(memory_format=torch.channels_last) for x in (x1, x2))
+    with torch.autocast(device_type=x1.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        loss, stats = model(x1, x2)
+    value = loss.item()
+    if not math.isfinite(value):
+        raise FloatingPointError(f"the loss became {value}")
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return value, stats
 
 
 # ---------------------------------------------------------------------------- features and kNN

@@ -17,7 +17,6 @@ global average pooling.
 `convnet` is a small 4-block CNN, not from the paper, that trains at several hundred images
 per second on a laptop CPU, so the whole pipeline can be studied without a GPU.
 """
-import torch
 from torch import nn
 import torchvision
 

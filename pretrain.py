@@ -11,12 +11,10 @@ epochs), checkpoint.pt after every epoch, and encoder.pt (the encoder f and what
 at the end. The same command started again resumes from checkpoint.pt; a finished run is
 left as it is.
 """
-import math
 import os
 import time
 
 import torch
-from torch.utils.data import DataLoader
 
 import augment
 import common
@@ -97,49 +95,6 @@ def check_resumable(out_dir, args):
                         "choose another --out-dir")
 
 
-def amp_dtype(choice, device):
-    if device.type != "cuda" or choice == "off":
-        return None
-    if choice == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[choice]
-
-
-class TwoViews:
-    """Yields the two augmented views (x1, x2) of each minibatch, on the device.
-
-    batched: the subset lives on the device as one uint8 tensor; each batch is augmented there
-    with augment.BatchedAugment. torchvision: the reference PIL pipeline in DataLoader workers.
-    Both drop the last incomplete batch (every step then contrasts the same number of images)
-    and shuffle with a generator seeded by (seed, epoch), so a resumed run sees the same order.
-    """
-
-    def __init__(self, images, args, device):
-        self.bs, self.seed, self.device = args.bs, args.seed, device
-        self.steps = len(images) // args.bs
-        self.batched = args.aug_backend in ("auto", "batched")
-        if self.batched:
-            self.x = dataloader.to_tensor_batch(images).to(device)  # (N, 3, 32, 32) uint8
-            self.aug = augment.BatchedAugment(args.aug).to(device)
-        else:
-            self.dataset = dataloader.TwoViewDataset(images, augment.get_preset(args.aug))
-            self.workers = args.workers
-
-    def epoch(self, epoch):
-        g = torch.Generator().manual_seed(self.seed * 100003 + epoch)
-        if self.batched:
-            order = torch.randperm(len(self.x), generator=g).to(self.device)
-            for i in range(self.steps):
-                x = self.x[order[i * self.bs:(i + 1) * self.bs]]  # (bs, 3, 32, 32) uint8
-                yield self.aug(torch.cat([x, x])).chunk(2)  # one call, parameters drawn per sample
-        else:
-            loader = DataLoader(self.dataset, batch_size=self.bs, shuffle=True, drop_last=True, generator=g,
-                                num_workers=self.workers, pin_memory=self.device.type == "cuda",
-                                persistent_workers=False)
-            for x1, x2 in loader:
-                yield x1.to(self.device, non_blocking=True), x2.to(self.device, non_blocking=True)
-
-
 def save_encoder(method, args, path):
     """encoder.pt: f's weights plus what rebuilds it, so linear_eval.py needs no architecture flags.
     g's weights travel too, for the probe on z = g(h) of the projection-head analysis."""
@@ -169,12 +124,12 @@ def main(args):
 
     method = methods.build_method(args.method, args.encoder, args.head, args.proj_dim, args.hidden_dim,
                                   args.tau, args.queue_size, args.ema).to(device)
-    views = TwoViews(x_train[subset], args, device)
+    views = common.TwoViews(x_train[subset], args, device)
     steps, total = views.steps, views.steps * args.epochs
     warmup = round(min(args.warmup_epochs, args.epochs / 10) * steps)
     lr = common.scaled_lr(args.lr, args.bs)
     optimizer = common.sgd(method.parameters(), lr, args.wd)
-    dtype = amp_dtype(args.amp, device)
+    dtype = common.amp_dtype(args.amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -207,21 +162,15 @@ def main(args):
         for i, (x1, x2) in enumerate(bar):
             step = epoch * steps + i
             common.set_lr(optimizer, common.lr_at(step, total, lr, warmup))
-            if device.type == "cuda":
-                x1, x2 = (x.contiguous(memory_format=torch.channels_last) for x in (x1, x2))
-            with torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                loss, stats = model(x1, x2)
-            if not math.isfinite(loss.item()):
-                raise UserError(f"the loss became {loss.item()} at epoch {epoch + 1}, step {i + 1}; "
-                                f"{ckpt_path} still holds the last good epoch ({epoch}). Try a lower --lr")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            try:
+                loss, stats = common.ssl_step(model, x1, x2, optimizer, scaler, dtype)
+            except FloatingPointError as e:
+                raise UserError(f"{e} at epoch {epoch + 1}, step {i + 1}; {ckpt_path} still holds the last "
+                                f"good epoch ({epoch}). Try a lower --lr") from None
             method.after_step(step + 1, total)
-            loss_sum += loss.item()
+            loss_sum += loss
             top1_sum += stats.get("pos_top1", float("nan"))
-            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{optimizer.param_groups[0]['lr']:.3g}")
+            bar.set_postfix(loss=f"{loss:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.3g}")
         seconds = time.time() - t0
         record = {"epoch": epoch + 1, "step": (epoch + 1) * steps, "loss": loss_sum / steps,
                   "lr": optimizer.param_groups[0]["lr"], "seconds": seconds, "img_per_s": steps * args.bs / seconds}

@@ -13,7 +13,6 @@ supervised.json (test top-1 of the last epoch) into runs/<name>/ or --out-dir.
 import os
 import time
 
-import torch
 
 import common
 import dataloader

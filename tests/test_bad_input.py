@@ -352,14 +352,14 @@ def test_finished_supervised_result_is_not_redone(tiny_data, tmp_path, monkeypat
 def interrupted(tiny_data, tmp_path, monkeypatch):
     """A 2-epoch run stopped in its second epoch: config.json and checkpoint.pt of epoch 1."""
     out = str(tmp_path / "interrupted")
-    real = pretrain.TwoViews.epoch
+    real = common.TwoViews.epoch
 
     def epoch(self, e):
         if e == 1:
             raise Interrupted
         yield from real(self, e)
     with monkeypatch.context() as mp:
-        mp.setattr(pretrain.TwoViews, "epoch", epoch)
+        mp.setattr(common.TwoViews, "epoch", epoch)
         with pytest.raises(Interrupted):
             run_main(pretrain, pretrain_argv(tiny_data[0], out, epochs=2))
     assert os.path.isfile(os.path.join(out, "checkpoint.pt"))

@@ -288,14 +288,14 @@ def test_supervised_resume_equals_uninterrupted(tiny_data, tmp_path, monkeypatch
 
 def _interrupt_in_epoch(mp, epoch_index, after_batches):
     """Make pretrain die after `after_batches` steps of epoch `epoch_index` (0-based)."""
-    real = pretrain.TwoViews.epoch
+    real = common.TwoViews.epoch
 
     def epoch(self, e):
         for i, batch in enumerate(real(self, e)):
             if e == epoch_index and i == after_batches:
                 raise Interrupted
             yield batch
-    mp.setattr(pretrain.TwoViews, "epoch", epoch)
+    mp.setattr(common.TwoViews, "epoch", epoch)
 
 
 def _interrupt_at_third_checkpoint(mp):
@@ -366,12 +366,12 @@ def test_resume_really_resumes(tiny_data, tmp_path, monkeypatch):
         with pytest.raises(Interrupted):
             run_main(pretrain, pretrain_argv(tiny_data[0], b, "simclr", 3))
     seen = []
-    real = pretrain.TwoViews.epoch
+    real = common.TwoViews.epoch
 
     def epoch(self, e):
         seen.append(e)
         yield from real(self, e)
-    monkeypatch.setattr(pretrain.TwoViews, "epoch", epoch)
+    monkeypatch.setattr(common.TwoViews, "epoch", epoch)
     run_main(pretrain, pretrain_argv(tiny_data[0], b, "simclr", 3))
     assert seen == [2]
     assert [r["epoch"] for r in read_metrics(os.path.join(b, "metrics.jsonl"))] == [1, 2, 3]
