@@ -300,8 +300,8 @@ def trend_text(key, ranked):
     return f"The trend in {key} is not monotone: accuracy peaks at {key} = {peak}."
 
 
-def study_analysis(study, summaries):
-    """A few sentences computed from the table: winner, gaps, noise, trend."""
+def study_analysis(study, summaries, floor=None):
+    """A few sentences computed from the table: winner, gaps, noise, trend, the random floor."""
     key = study
     ranked = sorted([s for s in summaries if s["lin"]],
                     key=lambda s: -s["mean"])
@@ -335,6 +335,10 @@ def study_analysis(study, summaries):
                     f"kNN top-1 ranks {key} = {knn_best['label']} first instead.")
     if study in NUMERIC_STUDIES:
         text.append(trend_text(key, ranked))
+    if floor is not None:
+        below = [s["label"] for s in ranked if s["mean"] <= floor]
+        text.append(f"{len(ranked) - len(below)} of {len(ranked)} settings beat the random-init encoder "
+                    f"({floor:.2f}%)" + (f"; not: {', '.join(f'{key} = {b}' for b in below)}." if below else "."))
     if study == "bs":
         steps = ", ".join(f"{key} = {s['label']}: {mean_std(s['steps'])[0]:.0f}"
                           for s in summaries if s["lin"] and s["steps"])
@@ -357,8 +361,19 @@ def pyplot():
     return plt
 
 
-def plot_bars(summaries, key, title, path):
-    """Bar chart of mean linear top-1 per setting, std error bars when seeds repeat."""
+def random_init_floor(runs):
+    """Mean linear top-1 of the random-init encoder on all the labels (the label study's floor),
+    with the encoder it was measured on, or (None, None)."""
+    floor = [r for r in runs.values() if r["kind"] == "random-init" and r["top1"] is not None
+             and float(r["label_fraction"] or 0) == 1.0]
+    if not floor:
+        return None, None
+    return mean_std([r["top1"] for r in floor])[0], floor[0]["args"].get("encoder")
+
+
+def plot_bars(summaries, key, title, path, floor=None):
+    """Bar chart of mean linear top-1 per setting, std error bars when seeds repeat; a dashed line
+    at the random-init floor when given."""
     plt = pyplot()
     done = [s for s in summaries if s["lin"]]
     means = [s["mean"] for s in done]
@@ -372,6 +387,10 @@ def plot_bars(summaries, key, title, path):
                     va="bottom", xytext=(0, 3), textcoords="offset points", fontsize=8)
     ax.set_xticks(range(len(done)), [s["label"] for s in done], rotation=20 if len(done) > 4
                   else 0)
+    if floor is not None:
+        ax.axhline(floor, color="black", linestyle="--", linewidth=1)
+        ax.annotate(f"random-init encoder: {floor:.1f}", (len(done) - 0.5, floor), ha="right", va="bottom",
+                    xytext=(0, 2), textcoords="offset points", fontsize=8)
     ax.set_xlabel(key)
     ax.set_ylabel("linear top-1 (%)")
     ax.set_ylim(0, max(means + [1]) * 1.15 + max(errs + [0]))
@@ -600,7 +619,14 @@ def main(argv=None):
     studies = read_studies(root)
     runs = load_runs(root, studies)
     pretrain = [r for r in runs.values() if r["script"] == "pretrain"]
-    default_run = max(pretrain, key=lambda r: len(r["studies"]))["name"] if pretrain else None
+    # the shared default run: in the most studies; on a tie, the first listed in studies.tsv
+    first_seen = {}
+    for names in studies.values():
+        for name in names:
+            first_seen.setdefault(name, len(first_seen))
+    default_run = max(pretrain, key=lambda r: (len(r["studies"]), -first_seen.get(r["name"], len(first_seen))),
+                      default={"name": None})["name"]
+    floor, _ = random_init_floor(runs)
     title = args.title or f"Self-supervised learning on CIFAR-10: {os.path.basename(root)}"
     lines = header_lines(title, runs)
     for study in ordered(studies):
@@ -611,15 +637,17 @@ def main(argv=None):
             continue
         summaries = [summarise(s, rs) for s, rs in group_by_setting(members, study)]
         lines += study_table(study, summaries, default_run)
+        # the floor was measured on the default encoder: it says nothing about the other encoders
+        study_floor = floor if study != "encoder" else None
         if any(s["lin"] for s in summaries):
             plot_bars(summaries, study, f"{study}: linear probe top-1",
-                      os.path.join(fig_dir, f"{study}_linear_top1.png"))
+                      os.path.join(fig_dir, f"{study}_linear_top1.png"), study_floor)
             lines += [f"![{study}: linear top-1](figures/{study}_linear_top1.png)", ""]
         if any(r["metrics"] for r in members):
             plot_curves(summaries, study, f"{study}: pre-training curves",
                         os.path.join(fig_dir, f"{study}_curves.png"))
             lines += [f"![{study}: loss and kNN per epoch](figures/{study}_curves.png)", ""]
-        lines += [study_analysis(study, summaries), ""]
+        lines += [study_analysis(study, summaries, study_floor), ""]
     lines += features_section(runs, default_run, fig_dir)
     with open(os.path.join(out, "REPORT.md"), "w") as f:
         f.write("\n".join(lines).rstrip() + "\n")

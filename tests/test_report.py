@@ -202,3 +202,19 @@ def test_missing_root_exits_2(tmp_path):
                            str(tmp_path / "nope")], capture_output=True, text=True)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "nope" in proc.stderr
+
+
+def test_random_init_floor_in_analysis(grid, tmp_path):
+    """Each study says how many settings beat the random-init encoder (the label study's run on
+    all labels), and names those that do not."""
+    out = tmp_path / "out_floor"
+    assert report.main([str(grid), "--out", str(out)]) == 0
+    text = (out / "REPORT.md").read_text()
+    assert "2 of 2 settings beat the random-init encoder (35.00%)." in text  # tau: 81 and 72
+    rand = grid / "label" / "rand_1.0" / "linear_eval.json"
+    result = json.loads(rand.read_text())
+    result["test_acc"] = 76.0  # now head = none (75) falls below the floor
+    rand.write_text(json.dumps(result))
+    assert report.main([str(grid), "--out", str(out)]) == 0
+    text = (out / "REPORT.md").read_text()
+    assert "2 of 3 settings beat the random-init encoder (76.00%); not: head = none." in text
