@@ -286,20 +286,18 @@ class TwoViews:
 
 def ssl_step(model, x1, x2, optimizer, scaler, dtype):
     """One step of a self-supervised objective: forward of the two views (under autocast when
-    dtype is set), backward, optimiser step. Returns (loss as a float, stats). A loss that is not
-    finite raises FloatingPointError before any weight changes."""
+    dtype is set), backward, optimiser step. Returns (loss, stats) as detached tensors on the
+    device: reading them (.item()) would make the host wait for the GPU every step, so the
+    caller sums them and reads them once an epoch."""
     if x1.is_cuda:  # the model was moved to channels_last: cudnn's faster layout for convolutions
         x1, x2 = (x.contiguous(memory_format=torch.channels_last) for x in (x1, x2))
     with torch.autocast(device_type=x1.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         loss, stats = model(x1, x2)
-    value = loss.item()
-    if not math.isfinite(value):
-        raise FloatingPointError(f"the loss became {value}")
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.step(optimizer)
     scaler.update()
-    return value, stats
+    return loss.detach(), stats
 
 
 # ---------------------------------------------------------------------------- features and kNN

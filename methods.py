@@ -47,8 +47,9 @@ class SimCLR(nn.Module):
 
 
 def positive_top1(logits, targets):
-    """How often (%) the positive has the highest similarity among all candidates."""
-    return 100.0 * (logits.argmax(1) == targets).float().mean().item()
+    """How often (%) the positive has the highest similarity among all candidates; a 0-d tensor,
+    left on the device so that logging it does not make the host wait for the GPU."""
+    return 100.0 * (logits.argmax(1) == targets).float().mean().detach()
 
 
 @torch.no_grad()

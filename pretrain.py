@@ -11,6 +11,7 @@ epochs), checkpoint.pt after every epoch, and encoder.pt (the encoder f and what
 at the end. The same command started again resumes from checkpoint.pt; a finished run is
 left as it is.
 """
+import math
 import os
 import time
 
@@ -162,20 +163,21 @@ def main(args):
         for i, (x1, x2) in enumerate(bar):
             step = epoch * steps + i
             common.set_lr(optimizer, common.lr_at(step, total, lr, warmup))
-            try:
-                loss, stats = common.ssl_step(model, x1, x2, optimizer, scaler, dtype)
-            except FloatingPointError as e:
-                raise UserError(f"{e} at epoch {epoch + 1}, step {i + 1}; {ckpt_path} still holds the last "
-                                f"good epoch ({epoch}). Try a lower --lr") from None
+            loss, stats = common.ssl_step(model, x1, x2, optimizer, scaler, dtype)
             method.after_step(step + 1, total)
-            loss_sum += loss
-            top1_sum += stats.get("pos_top1", float("nan"))
-            bar.set_postfix(loss=f"{loss:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.3g}")
+            loss_sum = loss_sum + loss  # device tensors: no host-device sync inside the epoch
+            top1_sum = top1_sum + stats.get("pos_top1", float("nan"))
+            if i % 10 == 0 and not bar.disable:
+                bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{optimizer.param_groups[0]['lr']:.3g}")
+        epoch_loss = float(loss_sum / steps)
+        if not math.isfinite(epoch_loss):  # checked before anything of this epoch is saved
+            raise UserError(f"the loss became {epoch_loss} during epoch {epoch + 1}; {ckpt_path} still holds "
+                            f"the last good epoch ({epoch}). Try a lower --lr")
         seconds = time.time() - t0
-        record = {"epoch": epoch + 1, "step": (epoch + 1) * steps, "loss": loss_sum / steps,
+        record = {"epoch": epoch + 1, "step": (epoch + 1) * steps, "loss": epoch_loss,
                   "lr": optimizer.param_groups[0]["lr"], "seconds": seconds, "img_per_s": steps * args.bs / seconds}
         if "pos_top1" in stats:
-            record["pos_top1"] = top1_sum / steps
+            record["pos_top1"] = float(top1_sum / steps)
         if args.knn_every and ((epoch + 1) % args.knn_every == 0 or epoch + 1 == args.epochs):
             bank = common.extract_features(method.encoder, knn_bank[0], device)
             test = common.extract_features(method.encoder, x_test, device)
