@@ -12,7 +12,7 @@ STUDIES = ("aug", "encoder", "tau", "bs", "head", "method", "fraction", "label")
 
 
 def run_all(*flags, cwd=ROOT):
-    return subprocess.run(["bash", os.path.join(ROOT, "run_all.sh"), *flags], cwd=cwd,
+    return subprocess.run(["bash", os.path.join(cwd, "run_all.sh"), *flags], cwd=cwd,
                           capture_output=True, text=True, timeout=1800)
 
 
@@ -24,8 +24,13 @@ def test_dry_run_lists_every_study_and_setting():
         assert f"[{study}]" in text
     for aug in ("crop_flip", "crop_color", "no_crop", "simclr_blur"):
         assert f"--aug {aug}" in text
-    for enc in ("convnet", "resnet18", "resnet34", "resnet50"):
+    for enc in ("convnet", "resnet18"):  # --quick: ResNet-34/50 only in the full grid
         assert f"--encoder {enc}" in text
+    assert "--encoder resnet34" not in text
+    full = run_all("--dry-run").stdout
+    for enc in ("convnet", "resnet18", "resnet34", "resnet50"):
+        assert f"--encoder {enc}" in full
+    assert "--epochs 500" in full
     for tau in ("0.05", "0.1", "0.2", "1.0"):
         assert f"--tau {tau} " in text
     for bs in ("64", "128", "512"):
