@@ -422,13 +422,11 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
     return history, top1, top5
 
 
-def image_batches(images, labels, bs, device, train, seed=0):
-    """Minibatches (x, y) of uint8 images (N, 32, 32, 3) held on the device as one tensor: for
-    training shuffled (seeded by `seed`) and augmented on the device with
-    augment.random_crop_flip (= augment.supervised_transform, without a CPU worker per image);
-    for testing in order and only normalised (= augment.eval_transform)."""
-    x = dataloader.to_tensor_batch(images).to(device)  # (N, 3, 32, 32) uint8
-    y = torch.as_tensor(labels).to(device)
+def image_batches(x, y, bs, train, seed=0):
+    """Minibatches (x, y) of uint8 images (N, 3, 32, 32) already on the device (moved there once,
+    with dataloader.to_tensor_batch): for training shuffled (seeded by `seed`) and augmented on
+    the device with augment.random_crop_flip (= augment.supervised_transform, without a CPU
+    worker per image); for testing in order and only normalised (= augment.eval_transform)."""
     for xb, yb in tensor_batches(x, y, bs, shuffle=train, seed=seed):
         if train:
             xb = augment.random_crop_flip(xb)

@@ -125,11 +125,15 @@ def main(args):
 
     if args.finetune or args.train_aug:
         model = models.Classifier(encoder, frozen=not args.finetune).to(device)
+        # the images go to the device once; each epoch only shuffles and augments them there
+        train_set = (dataloader.to_tensor_batch(x_lab).to(device), y_lab.to(device))
+        test_set = (dataloader.to_tensor_batch(x_test).to(device), y_test_t.to(device))
+
         def train(epoch):
-            return common.image_batches(x_lab, y_lab, args.bs, device, train=True, seed=args.seed * 100003 + epoch)
+            return common.image_batches(*train_set, args.bs, train=True, seed=args.seed * 100003 + epoch)
 
         def test():
-            return common.image_batches(x_test, y_test_t, 1024, device, train=False)
+            return common.image_batches(*test_set, 1024, train=False)
         history, top1, top5 = common.fit_classifier(
             model, train, test, epochs=args.epochs, steps_per_epoch=steps, lr=lr, wd=args.wd, device=device,
             checkpoint_path=os.path.join(out, f"checkpoint_{kind}.pt") if args.finetune else None, desc=kind,

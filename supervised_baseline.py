@@ -13,6 +13,7 @@ supervised.json (test top-1 of the last epoch) into runs/<name>/ or --out-dir.
 import os
 import time
 
+import torch
 
 import common
 import dataloader
@@ -46,13 +47,15 @@ def main(args):
     x_train, y_train, x_test, y_test = common.load_data(args)
     labelled = dataloader.stratified_subset(y_train, args.label_fraction, args.seed)
     model = models.Classifier(models.build_encoder(args.encoder), frozen=False).to(device)
-    x_lab, y_lab = x_train[labelled], y_train[labelled]
+    # the images go to the device once; each epoch only shuffles and augments them there
+    train_set = (dataloader.to_tensor_batch(x_train[labelled]).to(device), torch.as_tensor(y_train[labelled]).to(device))
+    test_set = (dataloader.to_tensor_batch(x_test).to(device), torch.as_tensor(y_test).to(device))
 
     def train(epoch):  # random crop + flip on the device, a new order every epoch
-        return common.image_batches(x_lab, y_lab, args.bs, device, train=True, seed=args.seed * 100003 + epoch)
+        return common.image_batches(*train_set, args.bs, train=True, seed=args.seed * 100003 + epoch)
 
     def test():
-        return common.image_batches(x_test, y_test, 1024, device, train=False)
+        return common.image_batches(*test_set, 1024, train=False)
     t0 = time.time()
     history, top1, top5 = common.fit_classifier(
         model, train, test, epochs=args.epochs, steps_per_epoch=-(-len(labelled) // args.bs),
