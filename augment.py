@@ -192,7 +192,7 @@ def _per_sample(t):
     return t.view(-1, 1, 1, 1)
 
 
-def resized_crop(x, i, j, h, w, size=CROP_SIZE):
+def resized_crop(x, i, j, h, w, size=CROP_SIZE, flip=None):
     """Crop box (top i, left j, height h, width w) of each sample, resized to `size` (bilinear).
 
     Same as torchvision.transforms.functional.resized_crop on a tensor with antialias=False, i.e.
@@ -201,49 +201,33 @@ def resized_crop(x, i, j, h, w, size=CROP_SIZE):
     inside the crop. Crops of a 32x32 image are never larger than 32, so this only upsamples,
     where antialiasing would change nothing.
 
+    One F.grid_sample call reads every sample at its own source coordinates; clamping them to
+    the crop, [0, crop_side - 1], keeps both taps inside the crop as F.interpolate does. A
+    horizontal flip of the output is free here: it reverses the order of the column coordinates.
+
     Args:
         x: float (B, C, H, W).  i, j, h, w: int64 (B,).  size: int or (height, width).
+        flip: None, or bool (B,): mirror these outputs (= hflip(resized_crop(...), flip)).
     Returns:
         float (B, C, size, size).
     """
     out_h, out_w = (size, size) if isinstance(size, int) else size
-    row0, row1, row_frac = _linear_taps(i, h, out_h)  # (B, out_h) each
-    col0, col1, col_frac = _linear_taps(j, w, out_w)  # (B, out_w) each
-    x = _interpolate_axis(x, 2, row0, row1, row_frac)  # (B, C, out_h, W)
-    return _interpolate_axis(x, 3, col0, col1, col_frac)  # (B, C, out_h, out_w)
+    ys = _source_coords(i, h, out_h, x.shape[2])  # (B, out_h)
+    xs = _source_coords(j, w, out_w, x.shape[3])  # (B, out_w)
+    if flip is not None:
+        xs = torch.where(flip.view(-1, 1), xs.flip(1), xs)
+    grid = torch.stack(torch.broadcast_tensors(xs[:, None, :], ys[:, :, None]), dim=-1)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def _interpolate_axis(x, dim, idx0, idx1, frac):
-    """Linear interpolation along `dim` (2: rows, 3: columns) of x (B, C, H, W):
-    (1 - frac) * x[idx0] + frac * x[idx1], with per-sample indices idx0, idx1 (B, n)."""
-    view = [x.shape[0], 1, 1, 1]
-    view[dim] = idx0.shape[1]
-    out_shape = list(x.shape)
-    out_shape[dim] = idx0.shape[1]
-
-    def take(idx):
-        return x.gather(dim, idx.view(view).expand(out_shape))  # x with size n along dim
-
-    frac = frac.view(view)
-    return (1 - frac) * take(idx0) + frac * take(idx1)
-
-
-def _linear_taps(start, length, out_size):
-    """Source indices and weight of bilinear resizing, PyTorch's rule for align_corners=False.
-
-    Args:
-        start, length: int64 (B,), the crop's first index and size along one axis.
-    Returns:
-        idx0, idx1: int64 (B, out_size) absolute indices of the two taps; frac: float (B, out_size),
-        the weight of idx1.
-    """
-    scale = length.float() / out_size  # (B,)
+def _source_coords(start, length, out_size, in_size):
+    """Where each output pixel of a crop resized along one axis reads the input (PyTorch's rule
+    for bilinear, align_corners=False), in grid_sample's coordinates: -1 and 1 are the outer
+    edges of the input. start, length: int64 (B,). Returns float (B, out_size)."""
     dst = torch.arange(out_size, device=start.device, dtype=torch.float32)
-    src = ((dst + 0.5) * scale[:, None] - 0.5).clamp(min=0)  # (B, out_size)
-    idx0 = src.floor().long()
-    frac = src - idx0
-    idx1 = idx0 + (idx0 < length[:, None] - 1).long()  # the last row/column of the crop repeats
-    return start[:, None] + idx0, start[:, None] + idx1, frac
+    src = (dst + 0.5) * (length.float() / out_size)[:, None] - 0.5  # pixel index inside the crop
+    src = torch.minimum(src.clamp(min=0), (length - 1).float()[:, None]) + start[:, None]
+    return (2 * src + 1) / in_size - 1
 
 
 def hflip(x, flip):
@@ -263,14 +247,15 @@ def rgb_to_grayscale(x):
 
 
 def _blend(x, other, factor):
-    """factor * x + (1 - factor) * other, clamped to [0, 1]: torchvision's _blend for floats."""
+    """factor * x + (1 - factor) * other, clamped to [0, 1]: torchvision's _blend for floats.
+    (In-place ops on the new tensor x * factor: fewer passes over memory, same result.)"""
     factor = _per_sample(factor)
-    return (factor * x + (1 - factor) * other).clamp(0, 1)
+    return (x * factor).add_(other * (1 - factor)).clamp_(0, 1)
 
 
 def adjust_brightness(x, factor):
     """torchvision's adjust_brightness: blend with black. factor: (B,), 1 leaves x unchanged."""
-    return _blend(x, torch.zeros_like(x), factor)
+    return (x * _per_sample(factor)).clamp_(0, 1)  # _blend(x, zeros, factor) without the zeros
 
 
 def adjust_contrast(x, factor):
@@ -285,67 +270,59 @@ def adjust_saturation(x, factor):
 
 
 def adjust_hue(x, factor):
-    """torchvision's adjust_hue: add factor (B,) in [-0.5, 0.5] to the hue in HSV space (mod 1)."""
-    h, s, v = _rgb_to_hsv(x).unbind(1)
-    h = (h + factor.view(-1, 1, 1)) % 1.0
-    return _hsv_to_rgb(torch.stack((h, s, v), dim=1))
+    """torchvision's adjust_hue: add factor (B,) in [-0.5, 0.5] to the hue in HSV space (mod 1).
 
-
-def _rgb_to_hsv(x):
-    """RGB (B, 3, H, W) in [0, 1] -> HSV (B, 3, H, W), all in [0, 1] (PIL's and torchvision's
-    definition: V = max, S = (max - min) / max, H from the sector of the largest channel)."""
-    r, g, b = x.unbind(1)
+    A hue shift keeps each pixel's largest channel v and its chroma c = v - min, so instead of
+    a full RGB -> HSV -> RGB round trip this computes the hue only (in sixths of the colour
+    circle, PIL's and torchvision's definition: the sector of the largest channel) and rebuilds
+    channel n in (R, G, B) as v - c * clamp(min(k, 4 - k), 0, 1), k = (offset_n + 6 * hue) mod 6
+    with offsets 5, 3, 1: torchvision's hsv -> rgb with v * s = c. Grey pixels (c = 0) stay grey.
+    """
+    r, g, b = x.unbind(1)  # each (B, H, W)
     v = x.amax(dim=1)
     chroma = v - x.amin(dim=1)
-    grey = chroma == 0  # hue and saturation are 0 where all channels are equal
-    safe_chroma = torch.where(grey, torch.ones_like(chroma), chroma)
-    s = chroma / torch.where(grey, torch.ones_like(v), v)
-    h = torch.where(
-        v == r,
-        (g - b) / safe_chroma,  # red is largest: sector -1..1
-        torch.where(v == g, (b - r) / safe_chroma + 2.0, (r - g) / safe_chroma + 4.0),
+    sixths = torch.where(  # hue * 6 in [-1, 5): red largest -1..1, green 1..3, blue 3..5
+        v == r, g - b, torch.where(v == g, (b - r).add_(chroma, alpha=2), (r - g).add_(chroma, alpha=4))
     )
-    h = torch.where(grey, torch.zeros_like(h), (h / 6.0) % 1.0)
-    return torch.stack((h, s, v), dim=1)
-
-
-def _hsv_to_rgb(hsv):
-    """HSV (B, 3, H, W) -> RGB, the inverse of _rgb_to_hsv. Channel n in (R, G, B) is
-    v - v * s * clamp(min(k, 4 - k), 0, 1) with k = (n_offset + 6h) mod 6, n_offset = 5, 3, 1."""
-    h, s, v = hsv.unsqueeze(2).unbind(1)  # each (B, 1, H, W)
-    offsets = torch.tensor([5.0, 3.0, 1.0], device=hsv.device).view(1, 3, 1, 1)
-    k = (offsets + 6.0 * h) % 6.0  # (B, 3, H, W)
-    return v - v * s * torch.minimum(k, 4.0 - k).clamp(0, 1)
+    sixths.div_(chroma.clamp(min=1e-12)).add_(6 * factor.view(-1, 1, 1))  # grey: 0 / tiny = 0
+    offsets = torch.tensor([5.0, 3.0, 1.0], device=x.device).view(1, 3, 1, 1)
+    k = (offsets + sixths.unsqueeze(1)).remainder_(6.0)  # (B, 3, H, W)
+    # v - chroma * clamp(min(k, 4 - k), 0, 1), written in place on one new tensor
+    return torch.minimum(k, 4.0 - k).clamp_(0, 1).mul_(chroma.unsqueeze(1)).neg_().add_(v.unsqueeze(1))
 
 
 _JITTER_OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
 
 
-def color_jitter(x, order, brightness, contrast, saturation, hue, subset=None):
+def color_jitter(x, order, brightness, contrast, saturation, hue, apply=None, subset=None):
     """torchvision's ColorJitter with per-sample factors (B,) and a per-sample op order.
 
     order: int64 (B, 4), a permutation of (0 brightness, 1 contrast, 2 saturation, 3 hue) per
     sample, like ColorJitter.get_params' torch.randperm(4). At each of the 4 positions each
-    sample runs exactly one op. On the CPU each op runs only on the samples that need it there
-    (a quarter of the batch), the least arithmetic. On a GPU, where selecting samples would make
-    the host wait for the device, the three cheap ops run on every sample with an identity
-    factor (1) for those that do not need them, and hue (costly, not exactly the identity at 0)
-    is computed for all and kept where needed. `subset` forces one way (default: by device).
+    sample runs exactly one op. apply: bool (B,), the samples jittered at all (RandomApply's
+    p = 0.8); None = all; the others come back unchanged.
+
+    On the CPU each op runs only on the samples that need it at that position (about a fifth
+    of the batch), the least arithmetic. On a GPU, where selecting samples would make the host
+    wait for the device, the three cheap ops run on every sample with an identity factor (1) for
+    those that do not need them, and hue (costly, not exactly the identity at 0) is computed for
+    all and kept where needed. `subset` forces one way (default: by device).
     """
     factors = (brightness, contrast, saturation, hue)
     subset = not x.is_cuda if subset is None else subset
+    skip = torch.full_like(order[:, 0], -1)  # op id -1: nothing at this position
+    x = x.clone()  # the subset path writes into x
     for position in range(4):
-        op_here = order[:, position]  # (B,)
-        if not subset:
+        op_here = order[:, position] if apply is None else torch.where(apply, order[:, position], skip)
+        if subset:
+            for op_id, (op, factor) in enumerate(zip(_JITTER_OPS, factors)):
+                idx = (op_here == op_id).nonzero().squeeze(1)  # the samples that run this op here
+                if len(idx):  # x[idx] = op(x[idx], factor[idx]), with the faster index ops
+                    x.index_copy_(0, idx, op(x.index_select(0, idx), factor.index_select(0, idx)))
+        else:
             for op_id, (op, factor) in enumerate(zip(_JITTER_OPS[:3], factors[:3])):
                 x = op(x, torch.where(op_here == op_id, factor, torch.ones_like(factor)))
             x = torch.where(_per_sample(op_here == 3), adjust_hue(x, hue), x)
-        else:
-            x = x.clone()
-            for op_id, (op, factor) in enumerate(zip(_JITTER_OPS, factors)):
-                idx = (op_here == op_id).nonzero().squeeze(1)  # the samples that run this op here
-                if len(idx):
-                    x[idx] = op(x[idx], factor[idx])
     return x
 
 
@@ -368,7 +345,7 @@ def normalize(x, mean=CIFAR_MEAN, std=CIFAR_STD):
     """(x - mean) / std per channel, like transforms.Normalize. x: (B, 3, H, W)."""
     mean = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
     std = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-    return (x - mean) / std
+    return (x - mean).div_(std)
 
 
 def denormalize(x, mean=CIFAR_MEAN, std=CIFAR_STD):
@@ -536,17 +513,16 @@ class BatchedAugment(nn.Module):
 
     def apply(self, x, params):
         """Run the preset's ops with given parameters on float x (B, 3, H, W) in [0, 1]."""
-        for op in self.ops:
-            if op == "crop":
-                x = resized_crop(x, *params["crop"], size=self.size)  # (B, 3, size, size)
-            elif op == "flip":
+        for n, op in enumerate(self.ops):
+            if op == "crop":  # a flip right after the crop is done by the crop, for free
+                flip = params["flip"] if self.ops[n + 1 : n + 2] == ("flip",) else None
+                x = resized_crop(x, *params["crop"], size=self.size, flip=flip)  # (B, 3, size, size)
+            elif op == "flip" and (n == 0 or self.ops[n - 1] != "crop"):
                 x = hflip(x, params["flip"])
             elif op == "color":
                 p = params["color"]
-                jittered = color_jitter(
-                    x, p["order"], p["brightness"], p["contrast"], p["saturation"], p["hue"]
-                )
-                x = torch.where(_per_sample(p["apply"]), jittered, x)
+                x = color_jitter(x, p["order"], p["brightness"], p["contrast"], p["saturation"],
+                                 p["hue"], apply=p["apply"])
             elif op == "gray":
                 x = torch.where(_per_sample(params["gray"]), rgb_to_grayscale(x), x)
             elif op == "blur":
@@ -556,7 +532,7 @@ class BatchedAugment(nn.Module):
 
     def forward(self, x, generator=None):
         if x.dtype == torch.uint8:
-            x = x.float() / 255
+            x = x / 255  # float32
         elif not x.is_floating_point():
             raise TypeError(f"expected a uint8 or float image batch, got {x.dtype}")
         else:

@@ -348,6 +348,7 @@ def main(args=None):
     if not isinstance(args, argparse.Namespace):
         args = build_parser().parse_args(args)
     device = common.resolve_device(args.device)
+    common.keep_freed_memory()  # as the training scripts do (see there); before the loader forks
     profile = "tiny" if args.tiny else "quick" if args.quick else "full"
     load = os.getloadavg()[0]  # 1-minute load average, as in /proc/loadavg
     if load > 0.5:

@@ -10,6 +10,8 @@
 Nothing here parses arguments, seeds or prints at import.
 """
 import argparse
+import ctypes
+import ctypes.util
 import json
 import math
 import os
@@ -92,6 +94,7 @@ def parent_parser():
 def run_cli(main, parser, argv=None):
     """Parse argv, run main(args); a UserError or DataError becomes one line and exit 2."""
     args = parser.parse_args(argv)
+    keep_freed_memory()
     try:
         main(args)
         return 0
@@ -102,6 +105,26 @@ def run_cli(main, parser, argv=None):
 
 
 # ---------------------------------------------------------------------------- environment
+
+def keep_freed_memory(max_block=64 << 20):
+    """Let the C allocator reuse freed blocks of up to `max_block` bytes instead of handing them
+    back to the operating system. Returns True where it applied (Linux with glibc).
+
+    Every batch allocates dozens of fresh tensors of 1-3 MB (augmented views, activations).
+    glibc maps blocks that large straight from the OS and unmaps them when they are freed, so
+    the next tensor of that size pays one page fault per 4 KiB page. Keeping them, as PyTorch's
+    caching allocator does on the GPU and jemalloc or tcmalloc do on the CPU, makes the batched
+    augmentation about 1.5x faster on a 2-core CPU (bench.py). It does nothing elsewhere.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, max_block) and libc.mallopt(M_TRIM_THRESHOLD, 4 * max_block))
+    except (OSError, AttributeError):  # no glibc (e.g. musl): keep the defaults
+        return False
+
 
 def resolve_device(name):
     if name == "cuda" and not torch.cuda.is_available():

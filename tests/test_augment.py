@@ -386,6 +386,17 @@ def test_resized_crop_matches_torchvision_tensor_path():
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
+def test_resized_crop_with_flip_is_the_flipped_crop():
+    """The flip folded into the crop (reversed column coordinates) = hflip after the crop."""
+    i, j, h, w = crop_cases()
+    x = make_images(len(i)).float() / 255
+    flip = torch.arange(len(i)) % 3 == 0
+    got = augment.resized_crop(x, i, j, h, w, size=32, flip=flip)
+    expected = augment.hflip(augment.resized_crop(x, i, j, h, w, size=32), flip)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+    assert not torch.allclose(got[flip], augment.resized_crop(x, i, j, h, w, size=32)[flip])
+
+
 def test_resized_crop_to_other_sizes_matches_torchvision():
     """Non-square output sizes, including downsampling, against the tensor path."""
     i, j, h, w = crop_cases(n=8)
@@ -676,3 +687,10 @@ def test_color_jitter_device_paths_agree():
     args = (x, p["order"], p["brightness"], p["contrast"], p["saturation"], p["hue"])
     torch.testing.assert_close(color_jitter(*args, subset=True), color_jitter(*args, subset=False),
                                atol=1e-5, rtol=0)
+    apply = torch.arange(64) % 5 != 0  # RandomApply's mask: samples 0, 5, 10, ... untouched
+    before = x.clone()
+    for subset in (True, False):
+        got = color_jitter(*args, apply=apply, subset=subset)
+        assert torch.equal(got[~apply], x[~apply])
+        torch.testing.assert_close(got[apply], color_jitter(*args)[apply], atol=1e-5, rtol=0)
+    assert torch.equal(x, before)  # the input is not written to
