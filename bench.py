@@ -235,7 +235,8 @@ def bench_train_one(device, encoder, backend, amp, bs, warmup, steps):
 
 
 def bench_train(device, p):
-    amps = ("off", "auto") if device.type == "cuda" else ("off",)
+    # fp32 against --amp auto where auto means something: CUDA, or a CPU with bf16 instructions
+    amps = ("off", "auto") if device.type == "cuda" or common.cpu_has_bf16() else ("off",)
     rows = []
     for encoder in p["train_bs"]:
         bs = 256 if device.type == "cuda" else p["train_bs"][encoder]

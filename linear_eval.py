@@ -96,6 +96,7 @@ def main(args):
     if args.random_init and args.feature == "z":
         raise UserError("--feature z needs --ckpt: a random encoder comes with no trained projection head")
     device = common.resolve_device(args.device)
+    dtype = common.amp_dtype(args.amp, device)  # for the encoder; the linear layer on fixed features stays float32
     encoder, source = load_encoder(args)
     if args.out_dir:
         out = args.out_dir
@@ -136,13 +137,13 @@ def main(args):
             return common.image_batches(*test_set, 1024, train=False)
         history, top1, top5 = common.fit_classifier(
             model, train, test, epochs=args.epochs, steps_per_epoch=steps, lr=lr, wd=args.wd, device=device,
-            checkpoint_path=os.path.join(out, f"checkpoint_{kind}.pt") if args.finetune else None, desc=kind,
+            dtype=dtype, checkpoint_path=os.path.join(out, f"checkpoint_{kind}.pt") if args.finetune else None, desc=kind,
             recipe={"ckpt": source.get("ckpt"), **{k: getattr(args, k) for k in
                                                    ("label_fraction", "epochs", "bs", "lr", "wd", "seed")}})
     else:
         encoder.requires_grad_(False)
-        f_lab = common.extract_features(encoder, x_lab, device)  # (N_lab, D), computed once
-        f_test = common.extract_features(encoder, x_test, device)  # (10000, D)
+        f_lab = common.extract_features(encoder, x_lab, device, dtype=dtype)  # (N_lab, D), computed once
+        f_test = common.extract_features(encoder, x_test, device, dtype=dtype)  # (10000, D)
         f_lab, f_test = standardise(f_lab, f_test)
         f_lab, f_test = f_lab.to(device), f_test.to(device)
         fc = nn.Linear(f_lab.shape[1], 10).to(device)

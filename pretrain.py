@@ -59,8 +59,6 @@ def build_parser():
                    help="moco: negative keys in the queue (default: 4096, MoCo's CIFAR-10 demo)")
     p.add_argument("--ema", type=common.fraction, default=0.99,
                    help="moco: key-network momentum; byol: base target momentum, rising to 1 (default: 0.99)")
-    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
-                   help="mixed precision on CUDA; auto = bf16 where supported, off on the CPU (default: auto)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA; the plain module is saved)")
     p.set_defaults(epochs=500, bs=256, lr=0.12)
     return p
@@ -109,6 +107,7 @@ def save_encoder(method, args, path):
 def main(args):
     check_args(args)
     device = common.resolve_device(args.device)
+    dtype = common.amp_dtype(args.amp, device)  # before anything is written: --amp fp16 on a CPU is an error
     out = args.out_dir
     encoder_path = os.path.join(out, "encoder.pt")
     check_resumable(out, args)
@@ -130,7 +129,6 @@ def main(args):
     warmup = round(min(args.warmup_epochs, args.epochs / 10) * steps)
     lr = common.scaled_lr(args.lr, args.bs)
     optimizer = common.sgd(method.parameters(), lr, args.wd)
-    dtype = common.amp_dtype(args.amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -179,8 +177,8 @@ def main(args):
         if "pos_top1" in stats:
             record["pos_top1"] = float(top1_sum / steps)
         if args.knn_every and ((epoch + 1) % args.knn_every == 0 or epoch + 1 == args.epochs):
-            bank = common.extract_features(method.encoder, knn_bank[0], device)
-            test = common.extract_features(method.encoder, x_test, device)
+            bank = common.extract_features(method.encoder, knn_bank[0], device, dtype=dtype)
+            test = common.extract_features(method.encoder, x_test, device, dtype=dtype)
             record["knn_top1"] = common.knn_accuracy(bank, knn_bank[1], test, y_test)
         common.append_jsonl(metrics_path, record)
         common.save_atomic({"model": method.state_dict(), "optimizer": optimizer.state_dict(),
@@ -196,7 +194,7 @@ def main(args):
 
 def device_label(device, dtype):
     name = common.device_name(device)
-    return f"{name}, {str(dtype).replace('torch.', '') if dtype else 'fp32'}"
+    return f"{name}, {common.precision_name(dtype)}"
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ def build_parser():
 
 def main(args):
     device = common.resolve_device(args.device)
+    dtype = common.amp_dtype(args.amp, device)
     out = args.out_dir or os.path.join("runs", f"supervised_{args.encoder}_lf{args.label_fraction:g}"
                                                 f"_e{args.epochs}_s{args.seed}")
     result_path = os.path.join(out, "supervised.json")
@@ -59,7 +60,8 @@ def main(args):
     t0 = time.time()
     history, top1, top5 = common.fit_classifier(
         model, train, test, epochs=args.epochs, steps_per_epoch=-(-len(labelled) // args.bs),
-        lr=common.scaled_lr(args.lr, args.bs), wd=args.wd, device=device, checkpoint_path=checkpoint_path,
+        lr=common.scaled_lr(args.lr, args.bs), wd=args.wd, device=device,
+        dtype=dtype, checkpoint_path=checkpoint_path,
         metrics_path=os.path.join(out, "metrics.jsonl"), desc="supervised",
         recipe={k: getattr(args, k) for k in ("encoder", "label_fraction", "epochs", "bs", "lr", "wd", "seed")})
     result = {"kind": "supervised", "encoder": args.encoder, "test_acc": top1, "test_top5": top5,

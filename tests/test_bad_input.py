@@ -261,6 +261,14 @@ def test_cuda_without_gpu(script, tiny_data, tmp_path, capsys):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_fp16_on_the_cpu(script, tiny_data, tmp_path, capsys):
+    argv = ["--data-dir", tiny_data[0], *CPU, "--amp", "fp16", "--out-dir", str(tmp_path / "run")]
+    argv += ["--random-init", "--encoder", "convnet"] if script == "linear_eval" else []
+    assert_one_line_exit_2(SCRIPTS[script], argv, capsys, "--amp fp16")
+    assert os.listdir(tmp_path) == []  # nothing written
+
+
 def test_random_init_needs_encoder(tiny_data, tmp_path, capsys):
     argv = ["--data-dir", tiny_data[0], *CPU, "--random-init", "--out-dir", str(tmp_path)]
     assert_one_line_exit_2(linear_eval, argv, capsys, "--encoder")

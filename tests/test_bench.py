@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import bench
+import common
 import loss
 
 
@@ -78,10 +79,14 @@ def test_aug_section_rows(tiny_run):
 def test_train_section_rows(tiny_run):
     rows = tiny_run[1]["train"]["rows"]
     # tiny sizes train convnet only; --quick and the full run add resnet18 through the same code
-    assert [(r["encoder"], r["backend"]) for r in rows] == [("convnet", "torchvision"), ("convnet", "batched")]
+    # fp32 and, where --amp auto means bf16 on this CPU, autocast too
+    amps = ["off", "auto"] if common.cpu_has_bf16() else ["off"]
+    assert [(r["encoder"], r["backend"], r["amp"]) for r in rows] == [
+        ("convnet", backend, amp) for backend in ("torchvision", "batched") for amp in amps]
     assert list(bench.PROFILES["quick"]["train_bs"]) == list(bench.PROFILES["full"]["train_bs"]) == ["convnet", "resnet18"]
     for r in rows:
-        assert r["precision"] == "fp32" and r["img_per_s"] > 0 and "peak_rss_growth_mb" in r
+        assert r["precision"] == {"off": "fp32", "auto": "bfloat16"}[r["amp"]]
+        assert r["img_per_s"] > 0 and "peak_rss_growth_mb" in r
         assert ("aug_share" in r) == (r["backend"] == "batched")
     assert tiny_run[1]["train"]["goal"]["met"] is None  # a GPU-only goal
 
