@@ -192,11 +192,13 @@ def read_json(path):
 
 
 def write_config(out_dir, args, script, device):
-    """config.json: every resolved argument, the command line, versions; written first."""
+    """config.json: every resolved argument, the command line, versions, the device and the
+    precision --amp resolved to on it; written first."""
     os.makedirs(out_dir, exist_ok=True)
     write_json(os.path.join(out_dir, "config.json"), {
         "script": script, "args": vars(args), "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
         "torch": torch.__version__, "commit": git_commit(), "device": device_name(device),
+        "precision": precision_name(amp_dtype(getattr(args, "amp", "off"), device)),
         "created": datetime.now().isoformat(timespec="seconds")})
 
 

@@ -26,8 +26,28 @@ import sys
 import matplotlib
 import numpy as np
 
-STUDY_ORDER = ["aug", "encoder", "tau", "bs", "head", "method", "fraction", "label"]
-NUMERIC_STUDIES = {"tau", "bs", "fraction"}  # trend (monotone or not) is checked for these
+STUDY_ORDER = ["aug", "encoder", "tau", "bs", "head", "method", "fraction", "fraction_steps", "label"]
+NUMERIC_STUDIES = {"tau", "bs", "fraction", "fraction_steps"}  # trend (monotone or not) is checked for these
+STUDY_SETTING = {"fraction_steps": "fraction"}  # the run setting a study varies, where not its name
+STUDY_INTRO = {  # one sentence under each study's heading: what varies, and what stays fixed
+    "aug": "Which augmentations make the two views (the `--aug` presets of the README); all else at the default.",
+    "encoder": "The base encoder f, each beside its own untrained copy evaluated the same way: encoders "
+               "differ in their random-init floors, so the gain over that floor is the fairer comparison.",
+    "tau": "The temperature τ of NT-Xent.",
+    "bs": "The batch size, i.e. the negatives per anchor (2·bs − 2), for a fixed number of epochs with the "
+          "learning rate scaled per 256 images: smaller batches take more steps.",
+    "head": "The projection head g. Linear evaluation is on h in every row; the probe on z = g(h) shows "
+            "what the head's output keeps.",
+    "method": "SimCLR against MoCo v2 (τ 0.2, a queue of negatives, a momentum key encoder) and BYOL "
+              "(no negatives; a predictor and a momentum target).",
+    "fraction": "The share of the 50,000 training images used for pre-training, for the same number of "
+                "epochs: more images also means more optimisation steps.",
+    "fraction_steps": "The same shares for the same number of optimisation steps (fewer epochs on more "
+                      "images): more data, no more compute.",
+    "label": "The default encoder against a supervised model trained from scratch, with 1%, 10% and 100% "
+             "of the labels. With fewer labels each classifier trains 1/fraction times as many epochs "
+             "(at most 10x), so that it is not also trained for fewer steps.",
+}
 LABEL_KINDS = ["supervised", "linear", "finetune", "random-init"]
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
            "dog", "frog", "horse", "ship", "truck"]
@@ -248,12 +268,15 @@ def failure_text(s):
 
 def study_table(study, summaries, default_run):
     """Markdown lines of a study's table; the best setting by mean linear top-1 in bold."""
-    cols = [study, "linear top-1 (%)", "kNN top-1 (%)", "final loss", "epochs",
+    cols = [STUDY_SETTING.get(study, study), "linear top-1 (%)", "kNN top-1 (%)", "final loss", "epochs",
             "training time (min)"]
     if study == "head":
         cols.insert(2, "probe on z top-1 (%)")
     if study == "bs":
         cols.insert(-1, "steps")
+    own_floor = any(s.get("floor") for s in summaries)
+    if own_floor:
+        cols.insert(2, "same encoder untrained (%)")
     cols.append("notes")
     ranked = [s for s in summaries if s["lin"]]
     best = max(ranked, key=lambda s: s["mean"]) if ranked else None
@@ -274,6 +297,8 @@ def study_table(study, summaries, default_run):
                 row.insert(2, fmt_ms(s["z"]))
             if study == "bs":
                 row.insert(-1, fmt_mean(s["steps"], 0))
+            if own_floor:
+                row.insert(2, fmt_ms(s.get("floor", [])))
         if s is best:
             row[0] = f"{row[0]} (best)"
             row = [f"**{md(c)}**" if c not in ("—", "") else c for c in row]
@@ -302,7 +327,7 @@ def trend_text(key, ranked):
 
 def study_analysis(study, summaries, floor=None):
     """A few sentences computed from the table: winner, gaps, noise, trend, the random floor."""
-    key = study
+    key = STUDY_SETTING.get(study, study)
     ranked = sorted([s for s in summaries if s["lin"]],
                     key=lambda s: -s["mean"])
     if len(ranked) < 2:
@@ -344,6 +369,10 @@ def study_analysis(study, summaries, floor=None):
                           for s in summaries if s["lin"] and s["steps"])
         text.append(f"The number of optimisation steps differs between batch sizes "
                     f"({steps}), so batch size and number of updates change together.")
+    gains = [f"{s['label']} {s['mean'] - np.mean(s['floor']):+.2f}" for s in ranked if s.get("floor")]
+    if gains:
+        text.append("Measured against the same encoder untrained (its own random-init floor), "
+                    f"pre-training adds (points): {', '.join(gains)}.")
     if study == "head":
         for s in ranked:
             if s["z"]:
@@ -361,11 +390,12 @@ def pyplot():
     return plt
 
 
-def random_init_floor(runs):
+def random_init_floor(runs, encoder=None):
     """Mean linear top-1 of the random-init encoder on all the labels (the label study's floor),
-    with the encoder it was measured on, or (None, None)."""
+    with the encoder it was measured on, or (None, None). encoder: only floors of that encoder."""
     floor = [r for r in runs.values() if r["kind"] == "random-init" and r["top1"] is not None
-             and float(r["label_fraction"] or 0) == 1.0]
+             and float(r["label_fraction"] or 0) == 1.0
+             and (encoder is None or r["args"].get("encoder") in (None, encoder))]
     if not floor:
         return None, None
     return mean_std([r["top1"] for r in floor])[0], floor[0]["args"].get("encoder")
@@ -543,6 +573,7 @@ def header_lines(title, runs):
         return ", ".join(sorted({fmt_value(v) for v in vals})) or "unknown"
     epochs = [a["epochs"] for a in pre if a.get("epochs")]
     devices = {c.get("device") for c in configs if c.get("device")}
+    precisions = {c["precision"] for c in configs if c.get("precision")}  # absent in older run directories
     if not epochs:
         scale = "unknown (no pre-training config found)"
     elif max(epochs) <= QUICK_EPOCHS:
@@ -557,7 +588,7 @@ def header_lines(title, runs):
             "- Data: CIFAR-10 (50,000 training, 10,000 test images); self-supervised "
             f"pre-training on this fraction of the training images: {fractions or 'unknown'}.",
             f"- Scale: {scale}.",
-            f"- Hardware: {join(devices)}.",
+            f"- Hardware: {join(devices)}" + (f"; precision (autocast): {join(precisions)}." if precisions else "."),
             f"- Pre-training epochs: {join(epochs)}.",
             f"- Commit(s): {join(c.get('commit') or 'none recorded' for c in configs)}; "
             f"torch {join(c.get('torch') for c in configs if c.get('torch'))}.",
@@ -626,25 +657,35 @@ def main(argv=None):
             first_seen.setdefault(name, len(first_seen))
     default_run = max(pretrain, key=lambda r: (len(r["studies"]), -first_seen.get(r["name"], len(first_seen))),
                       default={"name": None})["name"]
-    floor, _ = random_init_floor(runs)
+    default_encoder = runs[default_run]["args"].get("encoder") if default_run else None
+    floor, _ = random_init_floor(runs, default_encoder)
     title = args.title or f"Self-supervised learning on CIFAR-10: {os.path.basename(root)}"
     lines = header_lines(title, runs)
     for study in ordered(studies):
         members = [runs[n] for n in studies[study]]
-        lines += [f"## Study: {study}", ""]
+        lines += [f"## Study: {study}", ""] + ([STUDY_INTRO[study], ""] if study in STUDY_INTRO else [])
         if study == "label":
             lines += label_section(members, fig_dir)
             continue
-        summaries = [summarise(s, rs) for s, rs in group_by_setting(members, study)]
+        key = STUDY_SETTING.get(study, study)
+        own_floors = {}  # encoder study: each encoder's untrained copy, evaluated the same way
+        if study == "encoder":
+            for r in members:
+                if r["kind"] == "random-init" and r["top1"] is not None:
+                    own_floors.setdefault(r["args"].get("encoder"), []).append(r["top1"])
+            members = [r for r in members if r["kind"] != "random-init"]
+        summaries = [summarise(s, rs) for s, rs in group_by_setting(members, key)]
+        for s in summaries:
+            s["floor"] = own_floors.get(s["setting"], [])
         lines += study_table(study, summaries, default_run)
         # the floor was measured on the default encoder: it says nothing about the other encoders
         study_floor = floor if study != "encoder" else None
         if any(s["lin"] for s in summaries):
-            plot_bars(summaries, study, f"{study}: linear probe top-1",
+            plot_bars(summaries, key, f"{study}: linear probe top-1",
                       os.path.join(fig_dir, f"{study}_linear_top1.png"), study_floor)
             lines += [f"![{study}: linear top-1](figures/{study}_linear_top1.png)", ""]
         if any(r["metrics"] for r in members):
-            plot_curves(summaries, study, f"{study}: pre-training curves",
+            plot_curves(summaries, key, f"{study}: pre-training curves",
                         os.path.join(fig_dir, f"{study}_curves.png"))
             lines += [f"![{study}: loss and kNN per epoch](figures/{study}_curves.png)", ""]
         lines += [study_analysis(study, summaries, study_floor), ""]

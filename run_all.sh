@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-STUDIES=(aug encoder tau bs head method fraction label)
+STUDIES=(aug encoder tau bs head method fraction fraction_steps label)
 for s in ${ONLY//,/ }; do
   [[ " ${STUDIES[*]} " == *" $s "* ]] || die "unknown study '$s' (choose from ${STUDIES[*]})"
 done
@@ -49,12 +49,10 @@ HEADS=(bn nobn none)
 METHODS=(simclr moco byol)
 FRACTIONS=(0.1 0.5 1.0)
 LABEL_FRACTIONS=(0.01 0.1 1.0)
-FRACTION_STEPS=epochs  # the fraction study at a fixed number of epochs (more data = more steps)
 case "$GRID" in
   full)  ENC=resnet18; EPOCHS=500; BS=256; KNN=50; LIN_EPOCHS=100; SUP_EPOCHS=100; FT_EPOCHS=50 ;;
   quick) ENC=convnet;  EPOCHS=10;  BS=256; KNN=2;  LIN_EPOCHS=30;  SUP_EPOCHS=10;  FT_EPOCHS=5
-         ENCODERS=(convnet resnet18)  # ResNet-34/50 take hours per run on a 2-core CPU
-         FRACTION_STEPS=fixed ;;      # 100% at 10 epochs would cost ten default runs
+         ENCODERS=(convnet resnet18) ;;  # ResNet-34/50 take hours per run on a 2-core CPU
   smoke) ENC=convnet;  EPOCHS=1;   BS=16;  KNN=1;  LIN_EPOCHS=2;   SUP_EPOCHS=1;   FT_EPOCHS=1
          ENCODERS=(convnet resnet18); BSS=(8 16); FRACTIONS=(0.5 1.0); LABEL_FRACTIONS=(0.5 1.0)
          EXTRA+=(--workers 0); PT_EXTRA=(--queue-size 64) ;;
@@ -134,35 +132,45 @@ for seed in $(seq 0 $((SEEDS - 1))); do
   if wanted bs;       then for v in "${BSS[@]}";      do pretrain bs "$seed" --bs "$v"; done; fi
   if wanted head;     then for v in "${HEADS[@]}";    do pretrain head "$seed" --head "$v"; done; fi
   if wanted method;   then for v in "${METHODS[@]}";  do pretrain method "$seed" --method "$v"; done; fi
-  if wanted fraction; then for v in "${FRACTIONS[@]}"; do
-    if [ "$FRACTION_STEPS" = fixed ]; then  # the same number of steps: fewer epochs on more data
-      pretrain fraction "$seed" --fraction "$v" --epochs "$(python3 -c "print(max(1, round($EPOCHS * $FRACTION / $v)))")"
-    else
-      pretrain fraction "$seed" --fraction "$v"
-    fi
+  # more unlabelled images at the same number of epochs (so also more steps) ...
+  if wanted fraction; then for v in "${FRACTIONS[@]}"; do pretrain fraction "$seed" --fraction "$v"; done; fi
+  # ... and at the same number of steps (fewer epochs on more images): data without extra compute
+  if wanted fraction_steps; then for v in "${FRACTIONS[@]}"; do
+    pretrain fraction_steps "$seed" --fraction "$v" --epochs "$(python3 -c "print(max(1, round($EPOCHS * $FRACTION / $v)))")"
   done; fi
   if wanted label; then
     pretrain "" "$seed"  # the default encoder that the label study evaluates
     for lf in "${LABEL_FRACTIONS[@]}"; do
       echo "[label] label fraction $lf, seed $seed"
       for kind in supervised linear finetune random-init; do
-        dir="$ROOT/label_${kind}_lf${lf}_s${seed}"; note_study label "${dir#"$ROOT"/}"
+        # fewer labels get more epochs (1/lf as many, at most 10x), so that a 1% classifier is not
+        # also one trained for a hundredth of the steps
+        case $kind in supervised) ep=$SUP_EPOCHS ;; finetune) ep=$FT_EPOCHS ;; *) ep=$LIN_EPOCHS ;; esac
+        ep=$(python3 -c "print(round($ep * min(10, 1 / $lf)))")
+        dir="$ROOT/label_${kind}_lf${lf}_e${ep}_s${seed}"; note_study label "${dir#"$ROOT"/}"
         case $kind in
           supervised) step "$dir" supervised.json python supervised_baseline.py "${COMMON[@]}" --encoder "$ENC" \
-                        --label-fraction "$lf" --epochs "$SUP_EPOCHS" --seed "$seed" --out-dir "$dir" ;;
+                        --label-fraction "$lf" --epochs "$ep" --seed "$seed" --out-dir "$dir" ;;
           linear)     step "$dir" linear_eval.json python linear_eval.py "${COMMON[@]}" --ckpt "$DEFAULT_DIR" \
-                        --label-fraction "$lf" --epochs "$LIN_EPOCHS" --seed "$seed" --out-dir "$dir" ;;
+                        --label-fraction "$lf" --epochs "$ep" --seed "$seed" --out-dir "$dir" ;;
           finetune)   step "$dir" finetune.json python linear_eval.py "${COMMON[@]}" --ckpt "$DEFAULT_DIR" --finetune \
-                        --label-fraction "$lf" --epochs "$FT_EPOCHS" --seed "$seed" --out-dir "$dir" ;;
+                        --label-fraction "$lf" --epochs "$ep" --seed "$seed" --out-dir "$dir" ;;
           random-init) step "$dir" linear_eval.json python linear_eval.py "${COMMON[@]}" --random-init \
-                        --encoder "$ENC" --label-fraction "$lf" --epochs "$LIN_EPOCHS" --seed "$seed" \
+                        --encoder "$ENC" --label-fraction "$lf" --epochs "$ep" --seed "$seed" \
                         --save-features --out-dir "$dir" ;;
         esac
       done
     done
   fi
   # last, as on a CPU the ResNets cost more than all the other studies together
-  if wanted encoder;  then for v in "${ENCODERS[@]}"; do pretrain encoder "$seed" --encoder "$v"; done; fi
+  if wanted encoder;  then for v in "${ENCODERS[@]}"; do
+    pretrain encoder "$seed" --encoder "$v"
+    # each encoder's own floor: the same linear evaluation of it untrained
+    dir="$ROOT/random-init_${v}_s${seed}"; note_study encoder "${dir#"$ROOT"/}"
+    echo "[encoder] random-init $v"
+    step "$dir" linear_eval.json python linear_eval.py "${COMMON[@]}" --random-init --encoder "$v" \
+      --epochs "$LIN_EPOCHS" --seed "$seed" --out-dir "$dir"
+  done; fi
 done
 
 if [ "$DRY" = 1 ]; then echo "(dry run: nothing was run)"; exit 0; fi

@@ -32,7 +32,7 @@ def make_run(root, name, script="pretrain", args=None, top1=None, z_top1=None, k
     full_args = dict(BASE, **(args or {})) if script == "pretrain" else dict(args or {})
     write_json(d / "config.json", {"script": script, "args": full_args,
                                    "command": f"python {script}.py", "torch": "2.14.1",
-                                   "commit": "abc123", "device": "cpu",
+                                   "commit": "abc123", "device": "cpu", "precision": "bfloat16",
                                    "created": "2026-11-29T17:00:00"})
     if script in ("pretrain", "supervised_baseline"):
         with open(d / "metrics.jsonl", "w") as f:
@@ -125,6 +125,7 @@ def test_header_and_section_order(built):
     assert text.startswith("# Test grid\n")
     assert "10%" in text and "cpu" in text and "abc123" in text and "2.14.1" in text
     assert "quick CPU grid" in text
+    assert "- Hardware: cpu; precision (autocast): bfloat16." in text
     heads = [ln for ln in text.splitlines() if ln.startswith("## Study:")]
     assert heads == ["## Study: tau", "## Study: bs", "## Study: head", "## Study: label"]
 
@@ -218,3 +219,53 @@ def test_random_init_floor_in_analysis(grid, tmp_path):
     assert report.main([str(grid), "--out", str(out)]) == 0
     text = (out / "REPORT.md").read_text()
     assert "2 of 3 settings beat the random-init encoder (76.00%); not: head = none." in text
+
+
+def test_fraction_studies_at_fixed_epochs_and_fixed_steps_stay_apart(tmp_path):
+    """fraction and fraction_steps both vary the run's `fraction`; the same fraction at other
+    epochs must land in its own study's table, not be averaged with the other as a seed."""
+    root = tmp_path / "runs" / "g"
+    root.mkdir(parents=True)
+    make_run(root, "f0.1", top1=50.0)
+    make_run(root, "f0.5_e3", args={"fraction": 0.5}, top1=56.0)
+    make_run(root, "f0.5_e1", args={"fraction": 0.5, "epochs": 1}, top1=51.0)
+    lines = [("fraction", "f0.1"), ("fraction", "f0.5_e3"),
+             ("fraction_steps", "f0.1"), ("fraction_steps", "f0.5_e1")]
+    (root / "studies.tsv").write_text("".join(f"{s}\t{n}\n" for s, n in lines))
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out)]) == 0
+    text = (out / "REPORT.md").read_text()
+    fixed_epochs, fixed_steps = text.split("## Study: fraction_steps")
+    assert "| fraction | linear top-1 (%)" in fixed_epochs and "| fraction | linear top-1 (%)" in fixed_steps
+    assert "**56.00**" in fixed_epochs and "51.00" not in fixed_epochs
+    assert "**51.00**" in fixed_steps and "56.00" not in fixed_steps and "(n=2)" not in text
+    assert report.STUDY_INTRO["fraction_steps"] in fixed_steps
+    assert {"fraction_linear_top1.png", "fraction_steps_linear_top1.png"} <= set(os.listdir(out / "figures"))
+
+
+def test_encoder_study_shows_each_encoders_own_random_init_floor(tmp_path):
+    """Random-init runs listed under the encoder study are not a setting of their own: each is
+    the untrained copy of one encoder, shown beside it; the label study's floor stays the
+    default encoder's."""
+    root = tmp_path / "runs" / "g"
+    root.mkdir(parents=True)
+    make_run(root, "conv", args={"encoder": "convnet"}, top1=55.0)
+    make_run(root, "r18", args={"encoder": "resnet18"}, top1=52.0)
+    make_run(root, "rand_conv", "linear_eval", {"encoder": "convnet"}, 48.0, kind="random-init")
+    make_run(root, "rand_r18", "linear_eval", {"encoder": "resnet18"}, 38.0, kind="random-init")
+    make_run(root, "label_rand", "linear_eval", {"encoder": "convnet"}, 47.0, kind="random-init")
+    make_run(root, "conv_crop", args={"encoder": "convnet", "aug": "crop"}, top1=50.0)
+    lines = [("encoder", n) for n in ("conv", "rand_conv", "r18", "rand_r18")]
+    lines += [("aug", "conv"), ("aug", "conv_crop"), ("label", "conv"), ("label", "label_rand")]
+    (root / "studies.tsv").write_text("".join(f"{s}\t{n}\n" for s, n in lines))
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out)]) == 0
+    text = (out / "REPORT.md").read_text()
+    encoder = text.split("## Study: encoder")[1].split("## Study:")[0]
+    assert "| encoder | linear top-1 (%) | same encoder untrained (%) |" in encoder
+    assert "| **convnet (best)** | **55.00** | **48.00** |" in encoder
+    assert "| resnet18 | 52.00 | 38.00 |" in encoder
+    assert "random-init" not in encoder.split("\n\n")[2]  # no table row of its own
+    assert "pre-training adds (points): convnet +7.00, resnet18 +14.00." in encoder
+    # the floor line of the other studies: the default encoder's random-init runs (48 and 47)
+    assert "2 of 2 settings beat the random-init encoder (47.50%)." in text

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ROOT, fake_cifar, write_batches
 
-STUDIES = ("aug", "encoder", "tau", "bs", "head", "method", "fraction", "label")
+STUDIES = ("aug", "encoder", "tau", "bs", "head", "method", "fraction", "fraction_steps", "label")
 
 
 def run_all(*flags, cwd=ROOT):
