@@ -403,7 +403,8 @@ def random_init_floor(runs, encoder=None):
 
 def plot_bars(summaries, key, title, path, floor=None):
     """Bar chart of mean linear top-1 per setting, std error bars when seeds repeat; a dashed line
-    at the random-init floor when given."""
+    at the random-init floor when given, and a short black mark on each bar at that setting's own
+    floor (encoder study: the same encoder untrained) where the summaries carry one."""
     plt = pyplot()
     done = [s for s in summaries if s["lin"]]
     means = [s["mean"] for s in done]
@@ -417,6 +418,11 @@ def plot_bars(summaries, key, title, path, floor=None):
                     va="bottom", xytext=(0, 3), textcoords="offset points", fontsize=8)
     ax.set_xticks(range(len(done)), [s["label"] for s in done], rotation=20 if len(done) > 4
                   else 0)
+    own = [(x, np.mean(s["floor"])) for x, s in enumerate(done) if s.get("floor")]
+    if own:
+        ax.hlines([f for _, f in own], [x - 0.4 for x, _ in own], [x + 0.4 for x, _ in own],
+                  color="black", linewidth=2, label="same encoder untrained")
+        ax.legend(loc="lower right", fontsize=8)
     if floor is not None:
         ax.axhline(floor, color="black", linestyle="--", linewidth=1)
         ax.annotate(f"random-init encoder: {floor:.1f}", (len(done) - 0.5, floor), ha="right", va="bottom",

@@ -269,3 +269,4 @@ def test_encoder_study_shows_each_encoders_own_random_init_floor(tmp_path):
     assert "pre-training adds (points): convnet +7.00, resnet18 +14.00." in encoder
     # the floor line of the other studies: the default encoder's random-init runs (48 and 47)
     assert "2 of 2 settings beat the random-init encoder (47.50%)." in text
+    assert (out / "figures" / "encoder_linear_top1.png").read_bytes().startswith(PNG_MAGIC)  # with the floor marks
