@@ -311,7 +311,8 @@ def color_jitter(x, order, brightness, contrast, saturation, hue, apply=None, su
     factors = (brightness, contrast, saturation, hue)
     subset = not x.is_cuda if subset is None else subset
     skip = torch.full_like(order[:, 0], -1)  # op id -1: nothing at this position
-    x = x.clone()  # the subset path writes into x
+    if subset:
+        x = x.clone()  # written in place below; the caller's tensor stays as it was
     for position in range(4):
         op_here = order[:, position] if apply is None else torch.where(apply, order[:, position], skip)
         if subset:

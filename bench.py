@@ -220,7 +220,7 @@ def bench_train_one(device, encoder, backend, amp, bs, warmup, steps):
         step()
     sync(device)
     step_ms = 1000 * (time.perf_counter() - t0) / steps
-    row = {"encoder": encoder, "backend": backend, "amp": amp, "precision": str(dtype).replace("torch.", "") if dtype else "fp32",
+    row = {"encoder": encoder, "backend": backend, "amp": amp, "precision": common.precision_name(dtype),
            "device": device.type, "batch": bs, "steps": steps, "img_per_s": bs / step_ms * 1000, "step_ms": step_ms}
     if device.type == "cuda":
         row["peak_mem_mb"] = torch.cuda.max_memory_allocated(device) / 2**20

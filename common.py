@@ -297,6 +297,11 @@ def precision_name(dtype):
     return str(dtype).replace("torch.", "") if dtype else "fp32"
 
 
+def autocast(device, dtype):
+    """torch.autocast on `device` in `dtype` (amp_dtype); None: off, everything in float32."""
+    return torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
 class TwoViews:
     """Yields the two augmented views (x1, x2) of each minibatch, on the device.
 
@@ -339,7 +344,7 @@ def ssl_step(model, x1, x2, optimizer, scaler, dtype):
     caller sums them and reads them once an epoch."""
     if x1.is_cuda:  # the model was moved to channels_last: cudnn's faster layout for convolutions
         x1, x2 = (x.contiguous(memory_format=torch.channels_last) for x in (x1, x2))
-    with torch.autocast(device_type=x1.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+    with autocast(x1.device, dtype):
         loss, stats = model(x1, x2)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
@@ -368,7 +373,7 @@ def extract_features(net, images, device, bs=512, dtype=None):
     feats = []
     for i in range(0, len(x), bs):
         batch = normalize_batch(x[i:i + bs].to(device, non_blocking=True))
-        with torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        with autocast(device, dtype):
             feats.append(net(batch).float().cpu())
     net.train(was_training)
     return torch.cat(feats)  # (N, D)
@@ -454,7 +459,7 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
                    leave=False, disable=None)
         for i, (x, y) in enumerate(bar):
             set_lr(optimizer, lr_at(epoch * steps_per_epoch + i, total, lr))
-            with torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            with autocast(device, dtype):
                 logits = model(x)
             loss = F.cross_entropy(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)
@@ -476,9 +481,15 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
     return history, top1, top5
 
 
+def images_on_device(images, labels, device):
+    """uint8 images (N, 32, 32, 3) and their labels as tensors on the device, (N, 3, 32, 32) and
+    (N,): moved there once, so that each epoch only shuffles and augments them there."""
+    return dataloader.to_tensor_batch(images).to(device), torch.as_tensor(labels).to(device)
+
+
 def image_batches(x, y, bs, train, seed=0):
     """Minibatches (x, y) of uint8 images (N, 3, 32, 32) already on the device (moved there once,
-    with dataloader.to_tensor_batch): for training shuffled (seeded by `seed`) and augmented on
+    with images_on_device): for training shuffled (seeded by `seed`) and augmented on
     the device with augment.random_crop_flip (= augment.supervised_transform, without a CPU
     worker per image); for testing in order and only normalised (= augment.eval_transform)."""
     for xb, yb in tensor_batches(x, y, bs, shuffle=train, seed=seed):

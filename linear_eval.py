@@ -126,9 +126,8 @@ def main(args):
 
     if args.finetune or args.train_aug:
         model = models.Classifier(encoder, frozen=not args.finetune).to(device)
-        # the images go to the device once; each epoch only shuffles and augments them there
-        train_set = (dataloader.to_tensor_batch(x_lab).to(device), y_lab.to(device))
-        test_set = (dataloader.to_tensor_batch(x_test).to(device), y_test_t.to(device))
+        train_set = common.images_on_device(x_lab, y_lab, device)
+        test_set = common.images_on_device(x_test, y_test_t, device)
 
         def train(epoch):
             return common.image_batches(*train_set, args.bs, train=True, seed=args.seed * 100003 + epoch)

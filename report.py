@@ -392,13 +392,11 @@ def pyplot():
 
 def random_init_floor(runs, encoder=None):
     """Mean linear top-1 of the random-init encoder on all the labels (the label study's floor),
-    with the encoder it was measured on, or (None, None). encoder: only floors of that encoder."""
+    or None. encoder: only floors of that encoder (runs that do not record one count too)."""
     floor = [r for r in runs.values() if r["kind"] == "random-init" and r["top1"] is not None
              and float(r["label_fraction"] or 0) == 1.0
              and (encoder is None or r["args"].get("encoder") in (None, encoder))]
-    if not floor:
-        return None, None
-    return mean_std([r["top1"] for r in floor])[0], floor[0]["args"].get("encoder")
+    return mean_std([r["top1"] for r in floor])[0] if floor else None
 
 
 def plot_bars(summaries, key, title, path, floor=None):
@@ -664,7 +662,7 @@ def main(argv=None):
     default_run = max(pretrain, key=lambda r: (len(r["studies"]), -first_seen.get(r["name"], len(first_seen))),
                       default={"name": None})["name"]
     default_encoder = runs[default_run]["args"].get("encoder") if default_run else None
-    floor, _ = random_init_floor(runs, default_encoder)
+    floor = random_init_floor(runs, default_encoder)
     title = args.title or f"Self-supervised learning on CIFAR-10: {os.path.basename(root)}"
     lines = header_lines(title, runs)
     for study in ordered(studies):

@@ -13,8 +13,6 @@ supervised.json (test top-1 of the last epoch) into runs/<name>/ or --out-dir.
 import os
 import time
 
-import torch
-
 import common
 import dataloader
 import models
@@ -48,9 +46,8 @@ def main(args):
     x_train, y_train, x_test, y_test = common.load_data(args)
     labelled = dataloader.stratified_subset(y_train, args.label_fraction, args.seed)
     model = models.Classifier(models.build_encoder(args.encoder), frozen=False).to(device)
-    # the images go to the device once; each epoch only shuffles and augments them there
-    train_set = (dataloader.to_tensor_batch(x_train[labelled]).to(device), torch.as_tensor(y_train[labelled]).to(device))
-    test_set = (dataloader.to_tensor_batch(x_test).to(device), torch.as_tensor(y_test).to(device))
+    train_set = common.images_on_device(x_train[labelled], y_train[labelled], device)
+    test_set = common.images_on_device(x_test, y_test, device)
 
     def train(epoch):  # random crop + flip on the device, a new order every epoch
         return common.image_batches(*train_set, args.bs, train=True, seed=args.seed * 100003 + epoch)
