@@ -184,19 +184,6 @@ def to_tensor_batch(images):
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
 
 
-class LabeledDataset(Dataset):
-    """(transform(image), label) pairs from uint8 arrays; transform takes a PIL image."""
-
-    def __init__(self, images, labels, transform):
-        self.images, self.labels, self.transform = images, labels, transform
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
-
-
 class TwoViewDataset(Dataset):
     """Each item is two independently augmented views (t(x), t'(x)) of one image x
     (Algorithm 1: "draw two augmentation functions t ~ T, t' ~ T")."""

@@ -222,13 +222,6 @@ def test_two_view_dataset_views_come_from_the_item():
     torch.testing.assert_close(v2, expected)
 
 
-def test_labeled_dataset(arrays):
-    ds = dataloader.LabeledDataset(arrays[0], arrays[1], augment.eval_transform())
-    x, y = ds[7]
-    assert x.shape == (3, 32, 32) and isinstance(y, int) and y == int(arrays[1][7])
-    assert len(ds) == len(arrays[0])
-
-
 # ---------------------------------------------------------------------------- errors
 
 def test_missing_data_without_download_names_both_layouts(tmp_path, no_download):
