@@ -167,7 +167,7 @@ def bench_aug(device, p):
     ms = time_ms(full_pass, torch.device("cpu"), p["aug_passes"], warmup=1)
     rows.append({"pipeline": f"torchvision, DataLoader ({workers} workers)", "device": "cpu",
                  "img_per_s": n / ms * 1000})
-    del loader
+    loader = None  # stops its workers (full_pass sees the same variable)
     devices = [torch.device("cpu")] + ([device] if device.type == "cuda" else [])
     for dev in devices:
         log(f"aug: BatchedAugment on {dev.type}")
@@ -230,7 +230,7 @@ def bench_train_one(device, encoder, backend, amp, bs, warmup, steps):
         x = views.x[:bs]
         row["aug_ms"] = time_ms(lambda: views.aug(torch.cat([x, x])), device, repeats=5)  # as TwoViews does
         row["aug_share"] = row["aug_ms"] / step_ms
-    del batches, views  # stops the DataLoader workers
+    batches = views = None  # stops the DataLoader workers
     return row
 
 
