@@ -18,6 +18,9 @@ BASE = {"method": "simclr", "encoder": "resnet18", "head": "mlp-bn", "proj_dim":
         "aug": "full", "tau": 0.5, "bs": 256, "lr": 0.3, "wd": 1e-6, "epochs": 3,
         "fraction": 0.1, "seed": 0}
 
+RECIPE = {"encoder": "resnet18", "epochs": 2, "lr": 0.1, "wd": 5e-4, "bs": 256, "seed": 0}  # supervised, finetune
+PROBE = {"encoder": "resnet18", "epochs": 30, "lr": 0.1, "wd": 0.0, "bs": 256, "seed": 0}  # linear evaluation
+
 
 def write_json(path, obj):
     with open(path, "w") as f:
@@ -25,30 +28,33 @@ def write_json(path, obj):
 
 
 def make_run(root, name, script="pretrain", args=None, top1=None, z_top1=None, kind="linear",
-             label_fraction=1.0, failed=False, features=False, steps_per_epoch=20):
-    """One run directory as the scripts write it; top1=None leaves out the result file."""
+             label_fraction=1.0, failed=False, features=False, steps_per_epoch=20, knn=None, config=None):
+    """One run directory as the scripts write it; top1=None leaves out the result file. knn: the
+    last epoch's kNN top-1 (default: from top1); config: extra config.json entries."""
     d = root / name
     d.mkdir(parents=True)
     full_args = dict(BASE, **(args or {})) if script == "pretrain" else dict(args or {})
     write_json(d / "config.json", {"script": script, "args": full_args,
                                    "command": f"python {script}.py", "torch": "2.14.1",
                                    "commit": "abc123", "device": "cpu", "precision": "bfloat16",
-                                   "created": "2026-11-29T17:00:00"})
+                                   "created": "2026-11-29T17:00:00", **(config or {})})
     if script in ("pretrain", "supervised_baseline"):
+        epochs = full_args.get("epochs", 3)
+        knn_shift = 0.0 if knn is None else knn - (20.0 + 5 * epochs + (top1 or 0.0) / 10)
         with open(d / "metrics.jsonl", "w") as f:
-            for e in range(1, full_args.get("epochs", 3) + 1):
+            for e in range(1, epochs + 1):
                 m = {"epoch": e, "step": e * steps_per_epoch, "lr": 0.1,
                      "loss": 6.0 - e + full_args.get("tau", 0.0),
                      "seconds": 30.0, "img_per_s": 100.0, "pos_top1": 10.0 * e}
-                if e % 2 == 1 or e == full_args.get("epochs", 3):
-                    m["knn_top1"] = 20.0 + 5 * e + (top1 or 0.0) / 10
+                if e % 2 == 1 or e == epochs:
+                    m["knn_top1"] = 20.0 + 5 * e + (top1 or 0.0) / 10 + knn_shift
                 f.write(json.dumps(m) + "\n")
             f.write('{"epoch": 99, "loss"')  # torn last line of a killed run
     if top1 is not None:
         result = {"kind": kind, "test_acc": top1, "test_top5": top1 + 10, "train_acc": 90.0,
                   "label_fraction": label_fraction, "epochs": 5, "seconds": 12.0,
-                  "feature": "h", "ckpt": "x/encoder.pt", "args": {}}
-        write_json(d / ("supervised.json" if kind == "supervised" else "linear_eval.json"),
+                  "feature": "h", "ckpt": "x/encoder.pt", "args": full_args}
+        write_json(d / {"supervised": "supervised.json", "finetune": "finetune.json"}.get(kind, "linear_eval.json"),
                    result)
     if z_top1 is not None:
         write_json(d / "linear_eval_z.json", {"kind": "linear", "test_acc": z_top1,
@@ -79,14 +85,14 @@ def grid(tmp_path):
     make_run(root, "head_linear", args={"head": "linear"}, top1=77.0, z_top1=65.0)
     make_run(root, "head_none", args={"head": "none"}, top1=75.0, z_top1=75.0)
     for f, sup, lin, ft, rnd in [(0.01, 30.0, 40.0, 42.0, 20.0), (1.0, 85.0, None, 88.0, 35.0)]:
-        make_run(root, f"label/sup_{f}", "supervised_baseline", {"epochs": 2}, sup,
+        make_run(root, f"label/sup_{f}", "supervised_baseline", dict(RECIPE, label_fraction=f), sup,
                  kind="supervised", label_fraction=f)
         if lin is not None:
-            make_run(root, f"label/lin_{f}", "linear_eval", {}, lin, label_fraction=f)
-        make_run(root, f"label/ft_{f}", "linear_eval", {}, ft, kind="finetune",
-                 label_fraction=f)
-        make_run(root, f"label/rand_{f}", "linear_eval", {}, rnd, kind="random-init",
-                 label_fraction=f, features=f == 1.0)
+            make_run(root, f"label/lin_{f}", "linear_eval", dict(PROBE, label_fraction=f), lin, label_fraction=f)
+        make_run(root, f"label/ft_{f}", "linear_eval", dict(RECIPE, label_fraction=f, finetune=True), ft,
+                 kind="finetune", label_fraction=f)
+        make_run(root, f"label/rand_{f}", "linear_eval", dict(PROBE, label_fraction=f, random_init=True), rnd,
+                 kind="random-init", label_fraction=f, features=f == 1.0)
     lines = [("label", "default")] + [("tau", n) for n in
                                       ["default", "tau0.5_s1", "tau0.1_s0", "tau0.1_s1",
                                        "tau1.0", "tau0.2", "tau0.1_s0"]]  # one duplicate
@@ -116,7 +122,7 @@ def test_mean_std_uses_sample_std():
     m, s, n = report.mean_std([80.0, 82.0, None])
     assert (m, n) == (81.0, 2) and s == pytest.approx(np.sqrt(2))
     assert report.fmt_ms([80.0, 82.0]) == "81.00 ± 1.41 (n=2)"
-    assert report.fmt_ms([80.0]) == "80.00"
+    assert report.fmt_ms([80.0]) == "80.00 (n=1)"  # n is always given
     assert report.fmt_ms([]) == "—"
 
 
@@ -124,7 +130,8 @@ def test_header_and_section_order(built):
     _, text = built
     assert text.startswith("# Test grid\n")
     assert "10%" in text and "cpu" in text and "abc123" in text and "2.14.1" in text
-    assert "quick CPU grid" in text
+    assert "- Code: the runs were made by commit abc123 (all 16 runs)" in text
+    assert "grid" not in text.split("\n\n")[1].lower()  # no config says which grid: no grid is named
     assert "- Hardware: cpu; precision (autocast): bfloat16." in text
     heads = [ln for ln in text.splitlines() if ln.startswith("## Study:")]
     assert heads == ["## Study: tau", "## Study: bs", "## Study: head", "## Study: label"]
@@ -138,28 +145,39 @@ def test_tau_table_mean_std_best_failed_incomplete(built):
     assert "failed (see" in table_row(text, "1.0")
     assert "tau1.0/log.txt" in table_row(text, "1.0")
     assert "missing/incomplete" in table_row(text, "0.2")
-    assert "9.00 points above the runner-up (tau = 0.1, 72.00%)" in text
-    assert "exceeds the seed-to-seed spread (largest std 2.83" in text
-    assert "only 2 finished values of tau" in text
+    # 81 - 72 = 9 > 2 * sqrt(2/2 + 8/2) = 4.47: a winner by the rule
+    assert ("tau = 0.5 gives the best linear top-1 (81.00 ± 1.41, n=2), beyond noise of every other "
+            "setting; the runner-up is tau = 0.1 (72.00 ± 2.83, n=2), 9.00 points lower.") in text
+    assert "only two values finished" in text
 
 
 def test_head_probe_on_z_and_bs_steps(built):
     _, text = built
     assert "probe on z top-1 (%)" in text
-    assert "| 60.00 |" in table_row(text, "**mlp-bn (best)**").replace("**", "")
-    assert "65.00" in table_row(text, "linear")
+    assert "| 60.00 (n=1) |" in table_row(text, "**mlp-bn (highest mean)**").replace("**", "")
+    assert "65.00" in table_row(text.split("## Study: label")[0], "linear")
+    assert "no head: z = h" in table_row(text, "none")
     assert "| steps |" in text
     assert "| 120 |" in table_row(text, "128")  # 3 epochs of 40 steps
-    assert "single seed" in text.split("## Study: bs")[1].split("## Study: head")[0]
-    assert "optimisation steps differs" in text
+    bs = text.split("## Study: bs")[1].split("## Study: head")[0]
+    assert "Single-seed settings here use the seed std of the default setting (s = 1.41 points)" in bs
+    assert "optimisation steps differs" in text and "`bs_steps`" in bs
 
 
 def test_label_table_and_analysis(built):
     _, text = built
-    row = table_row(text, "1%")
-    assert row == "| 1% | 30.00 | 40.00 | 42.00 | 20.00 |"
-    assert table_row(text, "100%") == "| 100% | 85.00 | 80.00 | 88.00 | 35.00 |"
-    assert "beats supervised at 1% and does not at 100%" in text
+    assert "| classifier | 1% of labels | 100% of labels |" in text
+    assert table_row(text, "supervised") == "| supervised | 30.00 (n=1) | 85.00 (n=1) |"
+    assert table_row(text, "finetune") == "| finetune | 42.00 (n=1) | 88.00 (n=1) |"
+    assert table_row(text, "random-init") == "| random-init | 20.00 (n=1) | 35.00 (n=1) |"
+    label = text.split("## Study: label")[1]
+    assert "linear | 40.00 (n=1) | 80.00 (n=1) |" in label
+    # one statement per fraction, each under the rule (single seeds borrow s = 1.41: margin 4)
+    assert ("With 1% of the labels, the SSL linear probe (40.00%) is 10.00 points above the supervised "
+            "baseline (30.00%), beyond noise") in label
+    assert "fine-tuning (88.00%) is within noise of the supervised baseline (85.00%)" in label
+    assert "at no fraction" not in label and "does not at" not in label
+    assert "identical recipes (lr, wd, epochs, bs as recorded): only the initialisation differs" in label
 
 
 def test_csv_rows_and_columns(built, grid):
@@ -168,6 +186,7 @@ def test_csv_rows_and_columns(built, grid):
         rows = list(csv.DictReader(f))
     assert list(rows[0].keys()) == report.CSV_COLUMNS
     assert len(rows) == 16  # 9 pre-training + 7 evaluation-only run dirs
+    assert [r["run"] for r in rows] == sorted(r["run"] for r in rows)
     by = {r["run"]: r for r in rows}
     assert by["tau1.0"]["status"] == "failed" and by["tau0.2"]["status"] == "incomplete"
     assert by["default"]["status"] == "ok" and by["default"]["studies"] == "tau bs head label"
@@ -176,6 +195,7 @@ def test_csv_rows_and_columns(built, grid):
     assert float(by["default"]["knn_top1"]) == 43.0  # last measured epoch
     assert float(by["default"]["final_loss"]) == 3.5
     assert float(by["default"]["train_seconds"]) == 90.0
+    assert int(by["bs128"]["steps"]) == 120
     assert by[os.path.join("label", "sup_0.01")]["kind"] == "supervised"
 
 
@@ -206,19 +226,21 @@ def test_missing_root_exits_2(tmp_path):
 
 
 def test_random_init_floor_in_analysis(grid, tmp_path):
-    """Each study says how many settings beat the random-init encoder (the label study's run on
-    all labels), and names those that do not."""
+    """Each study about the default encoder counts the settings that beat its random-init floor
+    by the noise rule, and names those within noise of it or below it."""
     out = tmp_path / "out_floor"
     assert report.main([str(grid), "--out", str(out)]) == 0
     text = (out / "REPORT.md").read_text()
-    assert "2 of 2 settings beat the random-init encoder (35.00%)." in text  # tau: 81 and 72
+    floor = "the random-init floor of resnet18 ({})"
+    assert "2 of 2 settings beat " + floor.format("35.00 (n=1)") + " beyond noise." in text  # tau: 81, 72
     rand = grid / "label" / "rand_1.0" / "linear_eval.json"
     result = json.loads(rand.read_text())
-    result["test_acc"] = 76.0  # now head = none (75) falls below the floor
+    result["test_acc"] = 79.5  # head: 80 and 77 are within noise of it (margin 4), 75 below it
     rand.write_text(json.dumps(result))
     assert report.main([str(grid), "--out", str(out)]) == 0
     text = (out / "REPORT.md").read_text()
-    assert "2 of 3 settings beat the random-init encoder (76.00%); not: head = none." in text
+    assert ("0 of 3 settings beat " + floor.format("79.50 (n=1)") + " beyond noise; within noise of it: "
+            "head = mlp-bn, head = linear; below it: head = none.") in text
 
 
 def test_fraction_studies_at_fixed_epochs_and_fixed_steps_stay_apart(tmp_path):
@@ -237,36 +259,40 @@ def test_fraction_studies_at_fixed_epochs_and_fixed_steps_stay_apart(tmp_path):
     text = (out / "REPORT.md").read_text()
     fixed_epochs, fixed_steps = text.split("## Study: fraction_steps")
     assert "| fraction | linear top-1 (%)" in fixed_epochs and "| fraction | linear top-1 (%)" in fixed_steps
-    assert "**56.00**" in fixed_epochs and "51.00" not in fixed_epochs
-    assert "**51.00**" in fixed_steps and "56.00" not in fixed_steps and "(n=2)" not in text
+    assert "**56.00 (n=1)**" in fixed_epochs and "51.00" not in fixed_epochs
+    assert "**51.00 (n=1)**" in fixed_steps and "56.00" not in fixed_steps and "(n=2)" not in text
     assert report.STUDY_INTRO["fraction_steps"] in fixed_steps
     assert {"fraction_linear_top1.png", "fraction_steps_linear_top1.png"} <= set(os.listdir(out / "figures"))
 
 
 def test_encoder_study_shows_each_encoders_own_random_init_floor(tmp_path):
     """Random-init runs listed under the encoder study are not a setting of their own: each is
-    the untrained copy of one encoder, shown beside it; the label study's floor stays the
-    default encoder's."""
+    the untrained copy of one encoder, shown beside it; the other studies' floor is the default
+    encoder's, from the encoder study, joined by the label study's same evaluation of another seed."""
     root = tmp_path / "runs" / "g"
     root.mkdir(parents=True)
     make_run(root, "conv", args={"encoder": "convnet"}, top1=55.0)
+    make_run(root, "conv_s1", args={"encoder": "convnet", "seed": 1}, top1=55.4)
     make_run(root, "r18", args={"encoder": "resnet18"}, top1=52.0)
-    make_run(root, "rand_conv", "linear_eval", {"encoder": "convnet"}, 48.0, kind="random-init")
-    make_run(root, "rand_r18", "linear_eval", {"encoder": "resnet18"}, 38.0, kind="random-init")
-    make_run(root, "label_rand", "linear_eval", {"encoder": "convnet"}, 47.0, kind="random-init")
+    make_run(root, "rand_conv", "linear_eval", dict(PROBE, encoder="convnet"), 48.0, kind="random-init")
+    make_run(root, "rand_r18", "linear_eval", dict(PROBE, encoder="resnet18"), 38.0, kind="random-init")
+    make_run(root, "label_rand", "linear_eval", dict(PROBE, encoder="convnet", seed=1), 47.0,
+             kind="random-init")
     make_run(root, "conv_crop", args={"encoder": "convnet", "aug": "crop"}, top1=50.0)
-    lines = [("encoder", n) for n in ("conv", "rand_conv", "r18", "rand_r18")]
-    lines += [("aug", "conv"), ("aug", "conv_crop"), ("label", "conv"), ("label", "label_rand")]
+    lines = [("encoder", n) for n in ("conv", "rand_conv", "r18", "rand_r18", "conv_s1")]
+    lines += [("aug", "conv"), ("aug", "conv_crop"), ("aug", "conv_s1"), ("label", "conv"), ("label", "label_rand")]
     (root / "studies.tsv").write_text("".join(f"{s}\t{n}\n" for s, n in lines))
     out = tmp_path / "out"
     assert report.main([str(root), "--out", str(out)]) == 0
     text = (out / "REPORT.md").read_text()
     encoder = text.split("## Study: encoder")[1].split("## Study:")[0]
     assert "| encoder | linear top-1 (%) | same encoder untrained (%) |" in encoder
-    assert "| **convnet (best)** | **55.00** | **48.00** |" in encoder
-    assert "| resnet18 | 52.00 | 38.00 |" in encoder
+    assert "| **convnet (best)** | **55.20 ± 0.28 (n=2)** | **47.50 ± 0.71 (n=2)** |" in encoder
+    assert "| resnet18 | 52.00 (n=1) | 38.00 (n=1) |" in encoder
     assert "random-init" not in encoder.split("\n\n")[2]  # no table row of its own
-    assert "pre-training adds (points): convnet +7.00, resnet18 +14.00." in encoder
-    # the floor line of the other studies: the default encoder's random-init runs (48 and 47)
-    assert "2 of 2 settings beat the random-init encoder (47.50%)." in text
+    assert "pre-training adds (points): convnet +7.70 (beyond noise), resnet18 +14.00 (beyond noise)." in encoder
+    # the floor of the other studies: the default encoder's random-init runs (48 and 47)
+    assert ("convnet 47.50 ± 0.71 (n=2), from the encoder study and the same evaluation in the label "
+            "study") in text
+    assert "2 of 2 settings beat the random-init floor of convnet (47.50 ± 0.71 (n=2)) beyond noise." in text
     assert (out / "figures" / "encoder_linear_top1.png").read_bytes().startswith(PNG_MAGIC)  # with the floor marks
