@@ -209,8 +209,8 @@ def bench_train_one(device, encoder, backend, amp, bs, warmup, steps):
     batches = views.epoch(0)
 
     def step():  # pretrain.main's loop body, without the logging
-        x1, x2 = next(batches)
-        common.ssl_step(method, x1, x2, optimizer, scaler, dtype)
+        x1, x2, idx = next(batches)
+        common.ssl_step(method, x1, x2, optimizer, scaler, dtype, idx)
 
     for _ in range(warmup):  # also starts the DataLoader workers and runs cudnn's autotuning
         step()

@@ -191,15 +191,15 @@ def read_json(path):
         return json.load(f)
 
 
-def write_config(out_dir, args, script, device):
+def write_config(out_dir, args, script, device, **extra):
     """config.json: every resolved argument, the command line, versions, the device and the
-    precision --amp resolved to on it; written first."""
+    precision --amp resolved to on it, and any `extra` facts of the run; written first."""
     os.makedirs(out_dir, exist_ok=True)
     write_json(os.path.join(out_dir, "config.json"), {
         "script": script, "args": vars(args), "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
         "torch": torch.__version__, "commit": git_commit(), "device": device_name(device),
         "precision": precision_name(amp_dtype(getattr(args, "amp", "off"), device)),
-        "created": datetime.now().isoformat(timespec="seconds")})
+        "created": datetime.now().isoformat(timespec="seconds"), **extra})
 
 
 def append_jsonl(path, record):
@@ -215,6 +215,16 @@ def truncate_jsonl(path, epochs):
             lines = f.readlines()[:epochs]
         with open(path, "w") as f:
             f.writelines(lines)
+
+
+def fingerprint(state_dict):
+    """A short SHA-256 of a state_dict's tensors: which weights a result was computed from."""
+    import hashlib
+    h = hashlib.sha256()
+    for name, t in sorted(state_dict.items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def save_atomic(obj, path):
@@ -237,6 +247,12 @@ def load_checkpoint(path, what="checkpoint"):
 
 
 # ---------------------------------------------------------------------------- optimisation
+
+# The supervised recipe (lr per 256 images, weight decay): supervised_baseline.py and
+# linear_eval.py --finetune share it, with the same epochs and augmentation, so that the label
+# study's two fully trained classifiers differ in their initialisation only.
+SUPERVISED_LR, SUPERVISED_WD = 0.1, 5e-4
+
 
 def lr_at(step, total_steps, base_lr, warmup_steps=0):
     """Linear warm-up from ~0 to base_lr over warmup_steps, then cosine decay to 0 (SimCLR App. B.1
@@ -303,7 +319,8 @@ def autocast(device, dtype):
 
 
 class TwoViews:
-    """Yields the two augmented views (x1, x2) of each minibatch, on the device.
+    """Yields the two augmented views (x1, x2) of each minibatch and the images' indices in
+    `images` (idx, which MoCo uses to mask an image's own stale keys), all on the device.
 
     batched: the subset lives on the device as one uint8 tensor; each batch is augmented there
     with augment.BatchedAugment. torchvision: the reference PIL pipeline in DataLoader workers.
@@ -327,25 +344,27 @@ class TwoViews:
         if self.batched:
             order = torch.randperm(len(self.x), generator=g).to(self.device)
             for i in range(self.steps):
-                x = self.x[order[i * self.bs:(i + 1) * self.bs]]  # (bs, 3, 32, 32) uint8
-                yield self.aug(torch.cat([x, x])).chunk(2)  # one call, parameters drawn per sample
+                idx = order[i * self.bs:(i + 1) * self.bs]  # (bs,)
+                x1, x2 = self.aug(torch.cat([self.x[idx]] * 2)).chunk(2)  # one call, parameters drawn per sample
+                yield x1, x2, idx
         else:
             loader = DataLoader(self.dataset, batch_size=self.bs, shuffle=True, drop_last=True, generator=g,
                                 num_workers=self.workers, pin_memory=self.device.type == "cuda",
                                 persistent_workers=False)
-            for x1, x2 in loader:
-                yield x1.to(self.device, non_blocking=True), x2.to(self.device, non_blocking=True)
+            for x1, x2, idx in loader:
+                yield (x1.to(self.device, non_blocking=True), x2.to(self.device, non_blocking=True),
+                       idx.to(self.device, non_blocking=True))
 
 
-def ssl_step(model, x1, x2, optimizer, scaler, dtype):
+def ssl_step(model, x1, x2, optimizer, scaler, dtype, idx=None):
     """One step of a self-supervised objective: forward of the two views (under autocast when
-    dtype is set), backward, optimiser step. Returns (loss, stats) as detached tensors on the
+    dtype is set; idx: the images' indices, see TwoViews), backward, optimiser step. Returns (loss, stats) as detached tensors on the
     device: reading them (.item()) would make the host wait for the GPU every step, so the
     caller sums them and reads them once an epoch."""
     if x1.is_cuda:  # the model was moved to channels_last: cudnn's faster layout for convolutions
         x1, x2 = (x.contiguous(memory_format=torch.channels_last) for x in (x1, x2))
     with autocast(x1.device, dtype):
-        loss, stats = model(x1, x2)
+        loss, stats = model(x1, x2, idx)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.step(optimizer)
@@ -354,6 +373,18 @@ def ssl_step(model, x1, x2, optimizer, scaler, dtype):
 
 
 # ---------------------------------------------------------------------------- features and kNN
+
+# The kNN monitor's memory bank: one fixed stratified 10% of the training split (500 images per
+# class), the same for every run whatever its --fraction and --seed, so that kNN accuracy moves
+# only with the features (a bank of 2,500 images gives an untrained encoder 41.5%, one of 12,500
+# gives it 48.2%). Its labels are used, so it is a monitor, not an evaluation protocol.
+KNN_BANK_FRACTION, KNN_BANK_SEED = 0.1, 0
+
+
+def knn_bank(y_train):
+    """Indices of the kNN monitor's memory bank in the training split (see KNN_BANK_FRACTION)."""
+    return dataloader.stratified_subset(y_train, KNN_BANK_FRACTION, KNN_BANK_SEED)
+
 
 def normalize_batch(x_uint8):
     """uint8 (B, 3, 32, 32) -> float (B, 3, 32, 32) standardised with the CIFAR-10 statistics:

@@ -186,7 +186,7 @@ def to_tensor_batch(images):
 
 class TwoViewDataset(Dataset):
     """Each item is two independently augmented views (t(x), t'(x)) of one image x
-    (Algorithm 1: "draw two augmentation functions t ~ T, t' ~ T")."""
+    (Algorithm 1: "draw two augmentation functions t ~ T, t' ~ T"), and the image's index."""
 
     def __init__(self, images, transform):
         self.images, self.transform = images, transform
@@ -196,4 +196,4 @@ class TwoViewDataset(Dataset):
 
     def __getitem__(self, i):
         image = Image.fromarray(self.images[i])
-        return self.transform(image), self.transform(image)
+        return self.transform(image), self.transform(image), i

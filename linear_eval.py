@@ -39,14 +39,19 @@ def build_parser():
                    help="h = encoder output (the standard); z = projection-head output g(h) (default: h)")
     p.add_argument("--label-fraction", type=common.fraction, default=1.0,
                    help="stratified fraction of the 50,000 labelled training images (default: 1.0)")
-    p.add_argument("--wd", type=common.nonneg_float, default=0.0, help="weight decay (default: 0)")
+    p.add_argument("--wd", type=common.nonneg_float,
+                   help=f"weight decay (default: 0; with --finetune {common.SUPERVISED_WD:g}, the supervised "
+                        "baseline's)")
     p.add_argument("--train-aug", action="store_true",
                    help="train on augmented images (random crop + flip) through the frozen encoder every "
                         "epoch instead of on precomputed features (slower)")
     p.add_argument("--finetune", action="store_true",
-                   help="also train the encoder (not linear evaluation; an extra analysis)")
+                   help="also train the encoder (not linear evaluation; an extra analysis), with the "
+                        "supervised baseline's recipe (lr, wd, augmentation), so the two differ only in "
+                        "the initialisation")
     p.add_argument("--save-features", action="store_true",
-                   help="also write features_test.npz (test features and labels) for the report's 2-D picture")
+                   help="also write features_test.npz (the standardised features h of a fixed 2,000 test "
+                        "images, float16, with their labels) for the report's 2-D picture")
     p.set_defaults(epochs=100, bs=256, lr=None)
     return p
 
@@ -57,12 +62,16 @@ def load_encoder(args):
         if not args.encoder:
             raise UserError("--random-init needs --encoder NAME")
         return models.build_encoder(args.encoder), {"encoder": args.encoder, "method": "random-init"}
+    # the encoder is built from the checkpoint alone; a contradicting --encoder is a mistake
     path = os.path.join(args.ckpt, "encoder.pt") if os.path.isdir(args.ckpt) else args.ckpt
     if os.path.isdir(args.ckpt) and not os.path.exists(path):
         raise UserError(f"{args.ckpt} has no encoder.pt (is its pre-training finished?)")
     state = common.load_checkpoint(path, "encoder checkpoint")
     if "encoder" not in state or "state_dict" not in state:
         raise UserError(f"{path} is not an encoder.pt written by pretrain.py")
+    if args.encoder and args.encoder != state["encoder"]:
+        raise UserError(f"{path} holds a {state['encoder']} encoder, not --encoder {args.encoder} "
+                        "(with --ckpt the checkpoint decides; drop --encoder)")
     encoder = models.build_encoder(state["encoder"])
     try:
         encoder.load_state_dict(state["state_dict"], strict=True)
@@ -95,9 +104,16 @@ def main(args):
         raise UserError("--finetune trains the encoder f; use it with --feature h")
     if args.random_init and args.feature == "z":
         raise UserError("--feature z needs --ckpt: a random encoder comes with no trained projection head")
+    # per 256 images; fine-tuning takes the supervised baseline's recipe, linear evaluation lr 0.1, no wd
+    if args.lr is None:
+        args.lr = common.SUPERVISED_LR if args.finetune else 0.1
+    if args.wd is None:
+        args.wd = common.SUPERVISED_WD if args.finetune else 0.0
     device = common.resolve_device(args.device)
     dtype = common.amp_dtype(args.amp, device)  # for the encoder; the linear layer on fixed features stays float32
+    common.seed_everything(args.seed)  # before any model is built: the random-init encoder too
     encoder, source = load_encoder(args)
+    source["encoder_sha256"] = common.fingerprint(encoder.state_dict())
     if args.out_dir:
         out = args.out_dir
     elif args.ckpt:
@@ -111,14 +127,13 @@ def main(args):
     os.makedirs(out, exist_ok=True)
     if not os.path.exists(os.path.join(out, "config.json")):
         common.write_config(out, args, "linear_eval", device)
-    common.seed_everything(args.seed)
 
     x_train, y_train, x_test, y_test = common.load_data(args)
     labelled = dataloader.stratified_subset(y_train, args.label_fraction, args.seed)
     x_lab, y_lab = x_train[labelled], torch.as_tensor(y_train[labelled])
     y_test_t = torch.as_tensor(y_test)
     kind = "finetune" if args.finetune else ("random-init" if args.random_init else "linear")
-    lr = common.scaled_lr(args.lr or (0.05 if args.finetune else 0.1), args.bs)  # per 256 images
+    lr, wd = common.scaled_lr(args.lr, args.bs), args.wd
     steps = -(-len(labelled) // args.bs)
     encoder = encoder.to(device)
     before = copy.deepcopy(encoder.state_dict())
@@ -135,7 +150,7 @@ def main(args):
         def test():
             return common.image_batches(*test_set, 1024, train=False)
         history, top1, top5 = common.fit_classifier(
-            model, train, test, epochs=args.epochs, steps_per_epoch=steps, lr=lr, wd=args.wd, device=device,
+            model, train, test, epochs=args.epochs, steps_per_epoch=steps, lr=lr, wd=wd, device=device,
             dtype=dtype, checkpoint_path=os.path.join(out, f"checkpoint_{kind}.pt") if args.finetune else None, desc=kind,
             recipe={"ckpt": source.get("ckpt"), **{k: getattr(args, k) for k in
                                                    ("label_fraction", "epochs", "bs", "lr", "wd", "seed")}})
@@ -149,17 +164,18 @@ def main(args):
         history, top1, top5 = common.fit_classifier(
             fc, lambda epoch: common.tensor_batches(f_lab, y_lab.to(device), args.bs, True, args.seed * 100003 + epoch),
             lambda: common.tensor_batches(f_test, y_test_t.to(device), 1024, False),
-            epochs=args.epochs, steps_per_epoch=steps, lr=lr, wd=args.wd, device=device, desc=kind)
-        if args.save_features:
-            np.savez_compressed(os.path.join(out, "features_test.npz"), feats=f_test.cpu().numpy(),
-                                labels=y_test)
+            epochs=args.epochs, steps_per_epoch=steps, lr=lr, wd=wd, device=device, desc=kind)
+        if args.save_features:  # small enough to commit: 2,000 test images, the same for every run
+            keep = dataloader.stratified_subset(y_test, 0.2, seed=0)
+            np.savez_compressed(os.path.join(out, "features_test.npz"), index=keep, labels=y_test[keep],
+                                feats=f_test.cpu()[keep].half().numpy())
     if not args.finetune:
         sanity_check(encoder.state_dict(), before)
 
     result = {"kind": kind, "feature": args.feature, "test_acc": top1, "test_top5": top5,
               "train_acc": history[-1]["train_acc"], "label_fraction": args.label_fraction,
-              "labelled_images": len(labelled), "epochs": args.epochs, "seconds": time.time() - t0,
-              **source, "history": history, "args": vars(args)}
+              "labelled_images": len(labelled), "epochs": args.epochs,
+              "seconds": time.time() - t0, **source, "history": history, "args": vars(args)}
     common.write_json(result_path, result)
     print(f"{kind} evaluation ({args.feature}) of {source.get('ckpt', source['encoder'])}: "
           f"test top-1 {top1:.2f}%, top-5 {top5:.2f}% (last epoch) -> {result_path}")

@@ -48,17 +48,21 @@ def nt_xent(z_i, z_j, tau=0.5):
     return F.cross_entropy(logits, targets)
 
 
-def infonce_with_queue(q, k, queue, tau=0.2):
+def infonce_with_queue(q, k, queue, tau=0.2, exclude=None):
     """MoCo's InfoNCE (He et al. 2020, Eq. 1): each query q[n] against its key k[n] (positive,
     column 0) and the K keys in the queue (negatives).
 
-    q, k: (N, d); queue: (K, d), rows already unit length. Returns (loss, logits (N, 1+K)).
+    q, k: (N, d); queue: (K, d), rows already unit length. exclude: optional (N, K) bool mask of
+    queue entries that must not count as negatives of query n (a stale key of its own image).
+    Returns (loss, logits (N, 1+K)); excluded entries hold -inf.
     """
     with torch.autocast(device_type=q.device.type, enabled=False):
         q, k, queue = _float32(q, k, queue)
         q, k = F.normalize(q, dim=1), F.normalize(k, dim=1)
         l_pos = (q * k).sum(dim=1, keepdim=True)  # (N, 1)
         l_neg = q @ queue.T  # (N, K)
+        if exclude is not None:
+            l_neg = l_neg.masked_fill(exclude, float("-inf"))
         logits = torch.cat([l_pos, l_neg], dim=1) / tau  # (N, 1+K)
         targets = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)
         return F.cross_entropy(logits, targets), logits

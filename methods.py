@@ -1,6 +1,8 @@
 """The self-supervised objectives: SimCLR, MoCo v2 and BYOL, one nn.Module each.
 
-Each takes the two augmented views of a batch and returns (loss, stats):
+Each takes the two augmented views of a batch (and, optionally, the indices of the images in
+the pre-training subset, which MoCo uses to keep an image's own stale keys out of its
+negatives) and returns (loss, stats):
 
     >>> import torch, methods
     >>> m = methods.build_method("simclr", encoder="convnet", head="bn", proj_dim=128, tau=0.5)
@@ -23,8 +25,10 @@ import loss as losses
 import models
 
 METHODS = ("simclr", "moco", "byol")
-# Temperature when --tau is not given: SimCLR's CIFAR-10 value (App. B.9, Table 5: 0.5) and
-# MoCo v2's (Chen et al. 2020b, Sec. 3: tau = 0.2). BYOL has no temperature.
+# Temperature when --tau is not given: 0.5 for SimCLR, from its CIFAR-10 experiments (Chen et al.
+# 2020, App. B.9 and Fig. B.7, which compares temperatures 0.1, 0.5 and 1.0 at several batch
+# sizes on CIFAR-10; Table 5 is ImageNet), and MoCo v2's 0.2 (Chen et al. 2020b, Sec. 3).
+# BYOL has no temperature.
 DEFAULT_TAU = {"simclr": 0.5, "moco": 0.2, "byol": None}
 
 
@@ -35,7 +39,7 @@ class SimCLR(nn.Module):
         super().__init__()
         self.encoder, self.head, self.tau = encoder, head, tau
 
-    def forward(self, x1, x2):
+    def forward(self, x1, x2, idx=None):
         z = self.head(self.encoder(torch.cat([x1, x2])))  # one pass for both views: (2N, d)
         z1, z2 = z.chunk(2)
         logits, targets = losses.contrastive_logits(z1, z2, self.tau)
@@ -92,15 +96,22 @@ class MoCo(nn.Module):
     """MoCo v2 (Chen et al. 2020, "Improved Baselines with Momentum Contrastive Learning"):
     a query network (f, g), a key network updated as its moving average, a queue of K keys of
     earlier batches as negatives, InfoNCE, an MLP head. The loss is symmetrised (each view is
-    query once and key once), as in MoCo's CIFAR-10 demo."""
+    query once and key once), as in MoCo's CIFAR-10 demo.
 
-    def __init__(self, encoder, head, tau, queue_size=4096, momentum=0.99, bn_groups=8):
+    The queue also remembers which image each key came from (`queue_idx`, -1 for the random
+    keys it starts with). On a small subset the queue holds a large share of the images (with
+    K = 4096 and two keys per image, 41% of a 5,000-image subset), so after a reshuffle a query
+    would often meet a stale key of its own image among its negatives and be pushed away from
+    itself; given the images' indices, forward() masks those keys out."""
+
+    def __init__(self, encoder, head, tau, queue_size=1024, momentum=0.99, bn_groups=8):
         super().__init__()
         self.encoder, self.head, self.tau = encoder, head, tau
         self.momentum, self.bn_groups = momentum, bn_groups
         self.key_encoder, self.key_head = frozen_copy(encoder), frozen_copy(head)
         dim = head.out_dim
         self.register_buffer("queue", nn.functional.normalize(torch.randn(queue_size, dim), dim=1))
+        self.register_buffer("queue_idx", torch.full((queue_size,), -1, dtype=torch.long))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
 
     def _groups(self, n):
@@ -114,21 +125,25 @@ class MoCo(nn.Module):
         return forward_in_groups(lambda c: self.key_head(self.key_encoder(c)), x, self._groups(len(x)), shuffle=True)
 
     @torch.no_grad()
-    def enqueue(self, keys):
-        """Write the newest keys over the oldest ones (the queue is a ring buffer of K rows)."""
+    def enqueue(self, keys, image_idx=None):
+        """Write the newest keys (and the indices of their images; -1 if unknown) over the oldest
+        ones (the queue is a ring buffer of K rows)."""
         keys = nn.functional.normalize(keys.float(), dim=1)
         k = len(self.queue)
-        idx = (self.queue_ptr + torch.arange(len(keys), device=keys.device)) % k
-        self.queue[idx] = keys
+        pos = (self.queue_ptr + torch.arange(len(keys), device=keys.device)) % k
+        self.queue[pos] = keys
+        self.queue_idx[pos] = -1 if image_idx is None else image_idx
         self.queue_ptr.copy_((self.queue_ptr + len(keys)) % k)
 
-    def forward(self, x1, x2):
+    def forward(self, x1, x2, idx=None):
+        """idx: (N,) indices of the images in the pre-training subset, or None (no masking)."""
         q1, q2 = self.query(x1), self.query(x2)
         k1, k2 = self.key(x1), self.key(x2)
         negatives = self.queue.clone()  # backward needs the queue as it was, enqueue() overwrites it
-        loss_12, logits = losses.infonce_with_queue(q1, k2, negatives, self.tau)
-        loss_21, _ = losses.infonce_with_queue(q2, k1, negatives, self.tau)
-        self.enqueue(torch.cat([k1, k2]))
+        own = None if idx is None else idx[:, None] == self.queue_idx[None, :]  # (N, K): own stale keys
+        loss_12, logits = losses.infonce_with_queue(q1, k2, negatives, self.tau, own)
+        loss_21, _ = losses.infonce_with_queue(q2, k1, negatives, self.tau, own)
+        self.enqueue(torch.cat([k1, k2]), None if idx is None else torch.cat([idx, idx]))
         targets = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
         return (loss_12 + loss_21) / 2, {"pos_top1": positive_top1(logits, targets)}
 
@@ -153,7 +168,7 @@ class BYOL(nn.Module):
         self.base_momentum = base_momentum
         self.register_buffer("momentum", torch.tensor(base_momentum))
 
-    def forward(self, x1, x2):
+    def forward(self, x1, x2, idx=None):
         n = len(x1)
         p = self.predictor(self.head(self.encoder(torch.cat([x1, x2]))))  # (2N, d)
         with torch.no_grad():
@@ -172,7 +187,7 @@ class BYOL(nn.Module):
 
 
 def build_method(method, encoder, head, proj_dim=128, hidden_dim=None, tau=None,
-                 queue_size=4096, momentum=None):
+                 queue_size=1024, momentum=None):
     """The objective `method` around a fresh encoder `encoder` and head `head`."""
     if method not in METHODS:
         raise ValueError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")

@@ -27,7 +27,8 @@ from common import UserError
 # Settings that define what a run computes: a run directory holding other values for these
 # cannot be resumed with this command (the other flags -- workers, device -- may change).
 RECIPE = ("method", "encoder", "head", "proj_dim", "hidden_dim", "aug", "tau", "bs", "lr", "wd",
-          "epochs", "warmup_epochs", "fraction", "seed", "queue_size", "ema", "aug_backend")
+          "epochs", "steps", "warmup_epochs", "warmup_steps", "fraction", "seed", "queue_size", "ema",
+          "aug_backend")
 
 
 def build_parser():
@@ -39,7 +40,13 @@ def build_parser():
     p.add_argument("--wd", type=common.nonneg_float, default=5e-4,
                    help="weight decay (default: 5e-4, the usual value for SGD on CIFAR)")
     p.add_argument("--warmup-epochs", type=common.nonneg_float, default=10,
-                   help="linear warm-up epochs, at most a tenth of --epochs (default: 10, SimCLR App. B.9)")
+                   help="linear warm-up epochs, at most a tenth of the run (default: 10, SimCLR App. B.9)")
+    p.add_argument("--steps", type=common.positive_int,
+                   help="train for this many optimiser steps instead of --epochs (the last epoch is cut "
+                        "short): to compare settings at an equal number of updates (default: off)")
+    p.add_argument("--warmup-steps", type=common.nonneg_int,
+                   help="linear warm-up in steps, instead of --warmup-epochs: runs compared at an equal "
+                        "number of steps get an equal warm-up (default: off)")
     p.add_argument("--encoder", choices=models.ENCODERS, default="resnet18", help="base encoder f (default: resnet18)")
     p.add_argument("--head", choices=models.HEADS, default="bn",
                    help="projection head g: bn = Linear-BN-ReLU-Linear, nobn = without BN, none = loss on h "
@@ -55,8 +62,10 @@ def build_parser():
                    help="stratified fraction of the 50,000 training images used (default: 0.1, the assignment's)")
     p.add_argument("--knn-every", type=common.nonneg_int, default=10,
                    help="kNN monitor on the test split every N epochs and at the end; 0 = never (default: 10)")
-    p.add_argument("--queue-size", type=common.positive_int, default=4096,
-                   help="moco: negative keys in the queue (default: 4096, MoCo's CIFAR-10 demo)")
+    p.add_argument("--queue-size", type=common.positive_int, default=1024,
+                   help="moco: negative keys in the queue, two per image (default: 1024 = the keys of 512 "
+                        "images, about a tenth of the 10%% subset; MoCo's CIFAR-10 demo keeps 4096 for all "
+                        "50,000 images); an image's own stale keys are never its negatives")
     p.add_argument("--ema", type=common.fraction, default=0.99,
                    help="moco: key-network momentum; byol: base target momentum, rising to 1 (default: 0.99)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA; the plain module is saved)")
@@ -66,7 +75,8 @@ def build_parser():
 
 def default_out_dir(a):
     tau = "" if a.method == "byol" else f"_t{a.tau:g}"
-    return os.path.join("runs", f"{a.method}_{a.encoder}_{a.head}_{a.aug}{tau}_bs{a.bs}_e{a.epochs}"
+    length = f"_st{a.steps}" if a.steps else f"_e{a.epochs}"
+    return os.path.join("runs", f"{a.method}_{a.encoder}_{a.head}_{a.aug}{tau}_bs{a.bs}{length}"
                                 f"_f{a.fraction:g}_s{a.seed}")
 
 
@@ -87,8 +97,9 @@ def check_resumable(out_dir, args):
     if not os.path.exists(path):
         return
     old = common.read_json(path).get("args", {})
+    derived = {"epochs"} if args.steps else set()  # with --steps, config.json holds the epochs it implies
     diff = [f"--{k.replace('_', '-')} {old.get(k)} vs {getattr(args, k)}" for k in RECIPE
-            if k in old and old[k] != getattr(args, k)]
+            if k in old and k not in derived and old[k] != getattr(args, k)]
     if diff:
         raise UserError(f"{out_dir} holds a run with other settings ({'; '.join(diff)}); "
                         "choose another --out-dir")
@@ -125,8 +136,9 @@ def main(args):
     method = methods.build_method(args.method, args.encoder, args.head, args.proj_dim, args.hidden_dim,
                                   args.tau, args.queue_size, args.ema).to(device)
     views = common.TwoViews(x_train[subset], args, device)
-    steps, total = views.steps, views.steps * args.epochs
-    warmup = round(min(args.warmup_epochs, args.epochs / 10) * steps)
+    steps, total, warmup = schedule(args, views.steps)
+    if args.steps:
+        args.epochs = -(-total // steps)  # the epochs --steps implies, the last one cut short
     lr = common.scaled_lr(args.lr, args.bs)
     optimizer = common.sgd(method.parameters(), lr, args.wd)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
@@ -147,35 +159,41 @@ def main(args):
         common.truncate_jsonl(metrics_path, start)
         print(f"resuming {out} after epoch {start}/{args.epochs}")
     else:
-        common.write_config(out, args, "pretrain", device)
+        common.write_config(out, args, "pretrain", device, schedule={
+            "images": len(subset), "steps_per_epoch": steps, "total_steps": total, "warmup_steps": warmup})
         common.truncate_jsonl(metrics_path, 0)
-    print(f"{args.method} | {args.encoder} + head {args.head} | {len(subset)} images, {steps} steps/epoch | "
+    print(f"{args.method} | {args.encoder} + head {args.head} | {len(subset)} images, {steps} steps/epoch, "
+          f"{total} steps, warm-up {warmup} | "
           f"aug {args.aug} ({'batched' if views.batched else 'torchvision'}) | lr {lr:g} | {device_label(device, dtype)}")
 
     from tqdm import tqdm
-    knn_bank = (x_train[subset], y_train[subset])
+    bank = common.knn_bank(y_train)
+    knn_bank = (x_train[bank], y_train[bank])
     for epoch in range(start, args.epochs):
         method.train()
         t0, loss_sum, top1_sum = time.time(), 0.0, 0.0
-        bar = tqdm(views.epoch(epoch), total=steps, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, disable=None)
-        for i, (x1, x2) in enumerate(bar):
+        n_steps = min(steps, total - epoch * steps)  # the last epoch of a --steps run is cut short
+        bar = tqdm(views.epoch(epoch), total=n_steps, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, disable=None)
+        for i, (x1, x2, idx) in enumerate(bar):
+            if i == n_steps:
+                break
             step = epoch * steps + i
             common.set_lr(optimizer, common.lr_at(step, total, lr, warmup))
-            loss, stats = common.ssl_step(model, x1, x2, optimizer, scaler, dtype)
+            loss, stats = common.ssl_step(model, x1, x2, optimizer, scaler, dtype, idx)
             method.after_step(step + 1, total)
             loss_sum = loss_sum + loss  # device tensors: no host-device sync inside the epoch
             top1_sum = top1_sum + stats.get("pos_top1", float("nan"))
             if i % 10 == 0 and not bar.disable:
                 bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{optimizer.param_groups[0]['lr']:.3g}")
-        epoch_loss = float(loss_sum / steps)
+        epoch_loss = float(loss_sum / n_steps)
         if not math.isfinite(epoch_loss):  # checked before anything of this epoch is saved
             raise UserError(f"the loss became {epoch_loss} during epoch {epoch + 1}; {ckpt_path} still holds "
                             f"the last good epoch ({epoch}). Try a lower --lr")
         seconds = time.time() - t0
-        record = {"epoch": epoch + 1, "step": (epoch + 1) * steps, "loss": epoch_loss,
-                  "lr": optimizer.param_groups[0]["lr"], "seconds": seconds, "img_per_s": steps * args.bs / seconds}
+        record = {"epoch": epoch + 1, "step": epoch * steps + n_steps, "loss": epoch_loss,
+                  "lr": optimizer.param_groups[0]["lr"], "seconds": seconds, "img_per_s": n_steps * args.bs / seconds}
         if "pos_top1" in stats:
-            record["pos_top1"] = float(top1_sum / steps)
+            record["pos_top1"] = float(top1_sum / n_steps)
         if args.knn_every and ((epoch + 1) % args.knn_every == 0 or epoch + 1 == args.epochs):
             bank = common.extract_features(method.encoder, knn_bank[0], device, dtype=dtype)
             test = common.extract_features(method.encoder, x_test, device, dtype=dtype)
@@ -190,6 +208,18 @@ def main(args):
     save_encoder(method, args, encoder_path)
     print(f"saved {encoder_path}. Next: python linear_eval.py --ckpt {out}")
     return out
+
+
+def schedule(args, steps_per_epoch):
+    """(steps per epoch, total steps, warm-up steps) of a run. The warm-up is --warmup-steps when
+    given, else --warmup-epochs capped at a tenth of the run; it is counted in steps, as the
+    learning rate changes every step (common.lr_at)."""
+    total = args.steps or steps_per_epoch * args.epochs
+    if args.warmup_steps is not None:
+        warmup = min(args.warmup_steps, total)
+    else:
+        warmup = round(min(args.warmup_epochs * steps_per_epoch, total / 10))
+    return steps_per_epoch, total, warmup
 
 
 def device_label(device, dtype):

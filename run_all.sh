@@ -5,18 +5,25 @@
 #   bash run_all.sh                    # the full grid (ResNet-18, 500 epochs; needs a GPU)
 #   bash run_all.sh --quick            # the same grid sized for a 2-core CPU (convnet, few epochs)
 #   bash run_all.sh --smoke --data-dir tests/data   # every stage on a tiny budget (tests, CI)
-#   bash run_all.sh --only tau,head --seeds 3       # some studies, each run with 3 seeds
+#   bash run_all.sh --only tau,head --seeds 3       # some studies, each run with seeds 0, 1, 2
 #   bash run_all.sh --quick --dry-run  # list the runs and their commands, run nothing
 #
 # Each study varies one setting from one shared default; the default run is trained once and
 # reused by every study. Finished runs are skipped and interrupted ones resume, so the script
 # can be stopped and started again. It stops at the first failing run and names its log.
-# Runs go to runs/<grid>/, the report to results/<grid>/ (REPORT.md, results.csv, figures/).
+# Runs go to runs/<grid>/; each finished run's small records (config, metrics, evaluation
+# JSONs; no weights) are copied to results/<grid>/runs/, from which report.py writes
+# results/<grid>/REPORT.md. A run whose records are there is not trained again, so committed
+# records let a long grid be finished piece by piece, in several sittings.
+#
+# Options: --quick | --smoke, --only STUDY[,STUDY], --seeds K, --data-dir DIR, --device D,
+# --no-download, --dry-run, --python PATH (default: $PYTHON, else the first of python3 and
+# python that can import torch).
 set -euo pipefail
 cd "$(dirname "$0")"
 
-GRID=full; ONLY=""; SEEDS=1; DATA_DIR=data; DRY=0; DEVICE=auto; EXTRA=(); PT_EXTRA=()
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+GRID=full; ONLY=""; SEEDS=1; DATA_DIR=data; DRY=0; DEVICE=auto; EXTRA=(); PT_EXTRA=(); PY="${PYTHON:-}"
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 die() { echo "run_all.sh: error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -26,6 +33,7 @@ while [ $# -gt 0 ]; do
     --seeds) [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "--seeds needs a whole number >= 1"; SEEDS="$2"; shift ;;
     --data-dir) [ $# -ge 2 ] || die "--data-dir needs a folder"; DATA_DIR="$2"; shift ;;
     --device) [ $# -ge 2 ] || die "--device needs auto, cpu or cuda"; DEVICE="$2"; shift ;;
+    --python) [ $# -ge 2 ] || die "--python needs an interpreter"; PY="$2"; shift ;;
     --no-download) EXTRA+=(--no-download) ;;
     --dry-run) DRY=1 ;;
     -h|--help) usage; exit 0 ;;
@@ -34,7 +42,20 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-STUDIES=(aug encoder tau bs head method fraction fraction_steps label)
+# The interpreter: the one the user names, else the first that has torch (plain `python` may be
+# another installation, or absent where only python3 exists).
+if [ -z "$PY" ]; then
+  for candidate in python3 python; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c "import torch" >/dev/null 2>&1; then
+      PY=$candidate; break
+    fi
+  done
+  [ -n "$PY" ] || die "found no python3 or python that can import torch; install requirements.txt or pass --python PATH"
+elif ! "$PY" -c "import torch" >/dev/null 2>&1; then
+  die "$PY cannot import torch; install requirements.txt into it or pass another --python PATH"
+fi
+
+STUDIES=(aug encoder floor tau bs bs_steps head method fraction fraction_steps label)
 for s in ${ONLY//,/ }; do
   [[ " ${STUDIES[*]} " == *" $s "* ]] || die "unknown study '$s' (choose from ${STUDIES[*]})"
 done
@@ -49,17 +70,26 @@ HEADS=(bn nobn none)
 METHODS=(simclr moco byol)
 FRACTIONS=(0.1 0.5 1.0)
 LABEL_FRACTIONS=(0.01 0.1 1.0)
+# SUP_EPOCHS: the supervised baseline and fine-tuning alike (the same recipe; only the
+# initialisation differs). WARMUP_EPOCHS: pretrain.py's default, capped at a tenth of the run.
 case "$GRID" in
-  full)  ENC=resnet18; EPOCHS=500; BS=256; KNN=50; LIN_EPOCHS=100; SUP_EPOCHS=100; FT_EPOCHS=50 ;;
-  quick) ENC=convnet;  EPOCHS=10;  BS=256; KNN=2;  LIN_EPOCHS=30;  SUP_EPOCHS=10;  FT_EPOCHS=5
+  full)  ENC=resnet18; EPOCHS=500; BS=256; KNN=50; LIN_EPOCHS=100; SUP_EPOCHS=100 ;;
+  quick) ENC=convnet;  EPOCHS=10;  BS=256; KNN=5;  LIN_EPOCHS=30;  SUP_EPOCHS=10
          ENCODERS=(convnet resnet18) ;;  # ResNet-34/50 take hours per run on a 2-core CPU
-  smoke) ENC=convnet;  EPOCHS=1;   BS=16;  KNN=1;  LIN_EPOCHS=2;   SUP_EPOCHS=1;   FT_EPOCHS=1
+  smoke) ENC=convnet;  EPOCHS=1;   BS=16;  KNN=1;  LIN_EPOCHS=2;   SUP_EPOCHS=1
          ENCODERS=(convnet resnet18); BSS=(8 16); FRACTIONS=(0.5 1.0); LABEL_FRACTIONS=(0.5 1.0)
          EXTRA+=(--workers 0); PT_EXTRA=(--queue-size 64) ;;
 esac
 FRACTION=${FRACTIONS[0]}
-[ "$GRID" = smoke ] && FRACTION=1.0  # the fixture data is tiny: pre-train on all of it
+# Studies at an equal number of steps (bs_steps, fraction_steps) give every run the default
+# run's steps and warm-up: 10% of CIFAR-10 is 5,000 images, 5000 // bs steps per epoch.
+STEPS_PER_EPOCH=$((5000 / BS)); REF_STEPS=$((EPOCHS * STEPS_PER_EPOCH))
+REF_WARMUP=$(( (10 * STEPS_PER_EPOCH < REF_STEPS / 10) ? 10 * STEPS_PER_EPOCH : (REF_STEPS + 5) / 10 ))
+if [ "$GRID" = smoke ]; then  # the fixture data is tiny: pre-train on all of it; steps: plumbing only
+  FRACTION=1.0; REF_STEPS=2; REF_WARMUP=1
+fi
 ROOT=runs/$GRID
+RECORDS=results/$GRID/runs  # the small records of every finished run, which the report reads
 COMMON=(--data-dir "$DATA_DIR" --device "$DEVICE" "${EXTRA[@]}")
 
 # ------------------------------------------------------------------ running one thing
@@ -68,14 +98,30 @@ wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
 note_study() {  # studies.tsv: which run belongs to which study (the report reads it)
   [ "$DRY" = 1 ] && return 0
-  mkdir -p "$ROOT"
-  grep -qxF "$1	$2" "$ROOT/studies.tsv" 2>/dev/null || printf '%s\t%s\n' "$1" "$2" >> "$ROOT/studies.tsv"
+  mkdir -p "$RECORDS"
+  grep -qxF "$1	$2" "$RECORDS/studies.tsv" 2>/dev/null || printf '%s\t%s\n' "$1" "$2" >> "$RECORDS/studies.tsv"
 }
 
-step() {  # step DIR DONE_FILE COMMAND...: run COMMAND unless DIR/DONE_FILE exists; log to DIR/log.txt
+recorded() {  # recorded NAME FILE...: every FILE is among NAME's committed records
+  local name=$1; shift
+  for f in "$@"; do [ -e "$RECORDS/$name/$f" ] || return 1; done
+}
+
+record() {  # copy a run's small records (never weights or checkpoints) next to the report
+  local dir=$1 dest="$RECORDS/$(basename "$1")"
+  mkdir -p "$dest"
+  for f in config.json metrics.jsonl linear_eval.json linear_eval_z.json finetune.json supervised.json \
+           features_test.npz; do
+    [ -e "$dir/$f" ] && cp "$dir/$f" "$dest/"
+  done
+  return 0
+}
+
+step() {  # step DIR DONE_FILE COMMAND...: run COMMAND unless DONE_FILE is in DIR or its records
   local dir=$1 done_file=$2; shift 2
   if [ "$DRY" = 1 ]; then echo "  $*"; return 0; fi
-  if [ -e "$dir/$done_file" ]; then echo "  done: $dir/$done_file"; return 0; fi
+  if [ -e "$dir/$done_file" ]; then echo "  done: $dir/$done_file"; record "$dir"; return 0; fi
+  if recorded "$(basename "$dir")" "$done_file"; then echo "  recorded: $RECORDS/$(basename "$dir")/$done_file"; return 0; fi
   mkdir -p "$dir"; rm -f "$dir/FAILED"
   echo "  running: $*"
   echo "### $(date -Iseconds) $*" >> "$dir/log.txt"
@@ -86,93 +132,128 @@ step() {  # step DIR DONE_FILE COMMAND...: run COMMAND unless DIR/DONE_FILE exis
     tail -n 5 "$dir/log.txt" >&2
     exit 1
   fi
+  record "$dir"
 }
 
 # pretrain STUDY SEED [flags]: pre-train with the defaults overridden by flags, then evaluate.
+# Sets DEFAULT_DIR and PT_CMD (the pre-training command) for the label study.
 pretrain() {
   local study=$1 seed=$2; shift 2
-  local method=simclr enc=$ENC head=bn aug=simclr tau=0.5 bs=$BS frac=$FRACTION epochs=$EPOCHS
+  local method=simclr enc=$ENC head=bn aug=simclr tau=0.5 bs=$BS frac=$FRACTION epochs=$EPOCHS steps=""
   local a=("$@")
   while [ ${#a[@]} -gt 0 ]; do
     case "${a[0]}" in
       --method) method=${a[1]} ;; --encoder) enc=${a[1]} ;; --head) head=${a[1]} ;; --aug) aug=${a[1]} ;;
       --tau) tau=${a[1]} ;; --bs) bs=${a[1]} ;; --fraction) frac=${a[1]} ;; --epochs) epochs=${a[1]} ;;
+      --steps) steps=${a[1]} ;;
     esac
     a=("${a[@]:2}")
   done
   [ "$method" = moco ] && [ "$tau" = 0.5 ] && tau=0.2  # MoCo v2's own temperature
   local t="_t${tau}"; [ "$method" = byol ] && t=""  # BYOL has no temperature
-  local name="${method}_${enc}_${head}_${aug}${t}_bs${bs}_e${epochs}_f${frac}_s${seed}"
+  local length="_e${epochs}" length_flags=(--epochs "$epochs")
+  if [ -n "$steps" ]; then length="_st${steps}"; length_flags=(--steps "$steps" --warmup-steps "$REF_WARMUP"); fi
+  local name="${method}_${enc}_${head}_${aug}${t}_bs${bs}${length}_f${frac}_s${seed}"
   local dir="$ROOT/$name"
+  local tau_flag=(--tau "$tau"); [ "$method" = byol ] && tau_flag=()
+  PT_CMD=("$PY" pretrain.py "${COMMON[@]}" "${PT_EXTRA[@]}" --method "$method" --encoder "$enc" \
+      --head "$head" --aug "$aug" "${tau_flag[@]}" --bs "$bs" --fraction "$frac" "${length_flags[@]}" \
+      --knn-every "$KNN" --seed "$seed" --out-dir "$dir")
   DEFAULT_DIR=$dir
   [ -n "$study" ] && note_study "$study" "$name"
   echo "[${study:-label}] $name"
+  local evals=(linear_eval.json); [ "$study" = head ] && evals+=(linear_eval_z.json)
+  if [ "$DRY" = 0 ] && [ ! -e "$dir/encoder.pt" ] && recorded "$name" "${evals[@]}"; then
+    echo "  recorded: $RECORDS/$name"; return 0
+  fi
   if [ -n "${SEEN[$name]:-}" ]; then
     echo "  (the same run as above)"
   else
     SEEN[$name]=1
-    local tau_flag=(--tau "$tau"); [ "$method" = byol ] && tau_flag=()
-    step "$dir" encoder.pt python pretrain.py "${COMMON[@]}" "${PT_EXTRA[@]}" --method "$method" --encoder "$enc" \
-      --head "$head" --aug "$aug" "${tau_flag[@]}" --bs "$bs" --fraction "$frac" --epochs "$epochs" \
-      --knn-every "$KNN" --seed "$seed" --out-dir "$dir"
-    step "$dir" linear_eval.json python linear_eval.py "${COMMON[@]}" --ckpt "$dir" --epochs "$LIN_EPOCHS" \
-      --seed "$seed" --save-features
+    step "$dir" encoder.pt "${PT_CMD[@]}"
+    local features=()  # the 2-D picture's features: of the default run's first seed only (1 MB each)
+    [ "$name" = "simclr_${ENC}_bn_simclr_t0.5_bs${BS}_e${EPOCHS}_f${FRACTION}_s0" ] && features=(--save-features)
+    step "$dir" linear_eval.json "$PY" linear_eval.py "${COMMON[@]}" --ckpt "$dir" --epochs "$LIN_EPOCHS" \
+      --seed "$seed" "${features[@]}"
   fi
   if [ "$study" = head ]; then
-    step "$dir" linear_eval_z.json python linear_eval.py "${COMMON[@]}" --ckpt "$dir" --feature z \
+    step "$dir" linear_eval_z.json "$PY" linear_eval.py "${COMMON[@]}" --ckpt "$dir" --feature z \
       --epochs "$LIN_EPOCHS" --seed "$seed"
   fi
 }
 
+# floor STUDY ENCODER SEED: linear evaluation of the encoder untrained, as every trained one is
+floor() {
+  local dir="$ROOT/random-init_$2_s$3" features=()
+  [ "$2" = "$ENC" ] && [ "$3" = 0 ] && features=(--save-features)
+  note_study "$1" "${dir#"$ROOT"/}"
+  echo "[$1] random-init $2"
+  step "$dir" linear_eval.json "$PY" linear_eval.py "${COMMON[@]}" --random-init --encoder "$2" \
+    --epochs "$LIN_EPOCHS" --seed "$3" "${features[@]}" --out-dir "$dir"
+}
+
 # ------------------------------------------------------------------ the studies
-echo "grid: $GRID, runs in $ROOT, data in $DATA_DIR, seeds: $SEEDS"
+echo "grid: $GRID, runs in $ROOT, records in $RECORDS, data in $DATA_DIR, seeds: $SEEDS, python: $PY"
 for seed in $(seq 0 $((SEEDS - 1))); do
+  # each encoder's random-init floor: what pre-training is measured against
+  if wanted floor;    then for v in "${ENCODERS[@]}"; do floor floor "$v" "$seed"; done; fi
   if wanted aug;      then for v in "${AUGS[@]}";     do pretrain aug "$seed" --aug "$v"; done; fi
   if wanted tau;      then for v in "${TAUS[@]}";     do pretrain tau "$seed" --tau "$v"; done; fi
+  # batch size at a fixed number of epochs (smaller batches take more steps) ...
   if wanted bs;       then for v in "${BSS[@]}";      do pretrain bs "$seed" --bs "$v"; done; fi
+  # ... and at the default run's number of steps and warm-up (the same number of updates)
+  if wanted bs_steps; then for v in "${BSS[@]}"; do
+    if [ "$v" = "$BS" ]; then pretrain bs_steps "$seed"; else pretrain bs_steps "$seed" --bs "$v" --steps "$REF_STEPS"; fi
+  done; fi
   if wanted head;     then for v in "${HEADS[@]}";    do pretrain head "$seed" --head "$v"; done; fi
   if wanted method;   then for v in "${METHODS[@]}";  do pretrain method "$seed" --method "$v"; done; fi
   # more unlabelled images at the same number of epochs (so also more steps) ...
   if wanted fraction; then for v in "${FRACTIONS[@]}"; do pretrain fraction "$seed" --fraction "$v"; done; fi
-  # ... and at the same number of steps (fewer epochs on more images): data without extra compute
+  # ... and at the same number of steps and warm-up (fewer epochs on more images): data without extra compute
   if wanted fraction_steps; then for v in "${FRACTIONS[@]}"; do
-    pretrain fraction_steps "$seed" --fraction "$v" --epochs "$(python3 -c "print(max(1, round($EPOCHS * $FRACTION / $v)))")"
+    if [ "$v" = "$FRACTION" ]; then pretrain fraction_steps "$seed"; else pretrain fraction_steps "$seed" --fraction "$v" --steps "$REF_STEPS"; fi
   done; fi
   if wanted label; then
     pretrain "" "$seed"  # the default encoder that the label study evaluates
+    DEFAULT_PT=("${PT_CMD[@]}")
     for lf in "${LABEL_FRACTIONS[@]}"; do
       echo "[label] label fraction $lf, seed $seed"
       for kind in supervised linear finetune random-init; do
         # fewer labels get more epochs (1/lf as many, at most 10x), so that a 1% classifier is not
         # also one trained for a hundredth of the steps
-        case $kind in supervised) ep=$SUP_EPOCHS ;; finetune) ep=$FT_EPOCHS ;; *) ep=$LIN_EPOCHS ;; esac
-        ep=$(python3 -c "print(round($ep * min(10, 1 / $lf)))")
+        case $kind in supervised|finetune) ep=$SUP_EPOCHS ;; *) ep=$LIN_EPOCHS ;; esac
+        ep=$("$PY" -c "print(round($ep * min(10, 1 / $lf)))")
         dir="$ROOT/label_${kind}_lf${lf}_e${ep}_s${seed}"; note_study label "${dir#"$ROOT"/}"
         case $kind in
-          supervised) step "$dir" supervised.json python supervised_baseline.py "${COMMON[@]}" --encoder "$ENC" \
+          linear) done_file=linear_eval.json ;; finetune) done_file=finetune.json ;;
+          supervised) done_file=supervised.json ;; random-init) done_file=linear_eval.json ;;
+        esac
+        if [ "$DRY" = 0 ] && { [ "$kind" = linear ] || [ "$kind" = finetune ]; } \
+           && ! recorded "${dir#"$ROOT"/}" "$done_file" && [ ! -e "$dir/$done_file" ]; then
+          step "$DEFAULT_DIR" encoder.pt "${DEFAULT_PT[@]}"  # a recorded default run has no weights here
+        fi
+        case $kind in
+          supervised) step "$dir" supervised.json "$PY" supervised_baseline.py "${COMMON[@]}" --encoder "$ENC" \
                         --label-fraction "$lf" --epochs "$ep" --seed "$seed" --out-dir "$dir" ;;
-          linear)     step "$dir" linear_eval.json python linear_eval.py "${COMMON[@]}" --ckpt "$DEFAULT_DIR" \
+          linear)     step "$dir" linear_eval.json "$PY" linear_eval.py "${COMMON[@]}" --ckpt "$DEFAULT_DIR" \
                         --label-fraction "$lf" --epochs "$ep" --seed "$seed" --out-dir "$dir" ;;
-          finetune)   step "$dir" finetune.json python linear_eval.py "${COMMON[@]}" --ckpt "$DEFAULT_DIR" --finetune \
+          finetune)   step "$dir" finetune.json "$PY" linear_eval.py "${COMMON[@]}" --ckpt "$DEFAULT_DIR" --finetune \
                         --label-fraction "$lf" --epochs "$ep" --seed "$seed" --out-dir "$dir" ;;
-          random-init) step "$dir" linear_eval.json python linear_eval.py "${COMMON[@]}" --random-init \
+          random-init) step "$dir" linear_eval.json "$PY" linear_eval.py "${COMMON[@]}" --random-init \
                         --encoder "$ENC" --label-fraction "$lf" --epochs "$ep" --seed "$seed" \
-                        --save-features --out-dir "$dir" ;;
+                        --out-dir "$dir" ;;
         esac
       done
     done
   fi
-  # last, as on a CPU the ResNets cost more than all the other studies together
+  # last, as on a CPU the ResNets cost more than all the other studies together; each encoder
+  # beside its own random-init floor
   if wanted encoder;  then for v in "${ENCODERS[@]}"; do
     pretrain encoder "$seed" --encoder "$v"
-    # each encoder's own floor: the same linear evaluation of it untrained
-    dir="$ROOT/random-init_${v}_s${seed}"; note_study encoder "${dir#"$ROOT"/}"
-    echo "[encoder] random-init $v"
-    step "$dir" linear_eval.json python linear_eval.py "${COMMON[@]}" --random-init --encoder "$v" \
-      --epochs "$LIN_EPOCHS" --seed "$seed" --out-dir "$dir"
+    floor encoder "$v" "$seed"
   done; fi
 done
 
 if [ "$DRY" = 1 ]; then echo "(dry run: nothing was run)"; exit 0; fi
-python report.py "$ROOT" --out "results/$GRID"
+"$PY" report.py "$RECORDS" --out "results/$GRID"
 echo "report: results/$GRID/REPORT.md"

@@ -23,8 +23,9 @@ def build_parser():
     p.add_argument("--encoder", choices=models.ENCODERS, default="resnet18", help="encoder (default: resnet18)")
     p.add_argument("--label-fraction", type=common.fraction, default=1.0,
                    help="stratified fraction of the 50,000 labelled training images (default: 1.0)")
-    p.add_argument("--wd", type=common.nonneg_float, default=5e-4, help="weight decay (default: 5e-4)")
-    p.set_defaults(epochs=100, bs=256, lr=0.1)
+    p.add_argument("--wd", type=common.nonneg_float, default=common.SUPERVISED_WD,
+                   help=f"weight decay (default: {common.SUPERVISED_WD:g})")
+    p.set_defaults(epochs=100, bs=256, lr=common.SUPERVISED_LR)
     return p
 
 

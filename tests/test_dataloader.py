@@ -206,7 +206,8 @@ def test_two_view_dataset_yields_two_different_views(arrays):
     ds = dataloader.TwoViewDataset(arrays[0], augment.get_preset("simclr"))
     assert len(ds) == len(arrays[0])
     for i in range(3):
-        v1, v2 = ds[i]
+        v1, v2, index = ds[i]
+        assert index == i
         assert v1.shape == v2.shape == (3, 32, 32)
         assert v1.dtype == torch.float32
         assert not torch.equal(v1, v2)
@@ -216,7 +217,8 @@ def test_two_view_dataset_views_come_from_the_item():
     """With the identity transform both views are the image itself."""
     x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     ds = dataloader.TwoViewDataset(x, augment.get_preset("none", normalize=False))
-    v1, v2 = ds[2]
+    v1, v2, index = ds[2]
+    assert index == 2
     expected = torch.from_numpy(x[2]).permute(2, 0, 1).float() / 255
     torch.testing.assert_close(v1, expected)
     torch.testing.assert_close(v2, expected)

@@ -2,18 +2,20 @@
 fixture data and produces a report with every table and figure; bad flags fail cleanly."""
 import csv
 import os
+import shutil
 import subprocess
+import sys
 
 import pytest
 
 from conftest import ROOT, fake_cifar, write_batches
 
-STUDIES = ("aug", "encoder", "tau", "bs", "head", "method", "fraction", "fraction_steps", "label")
+STUDIES = ("aug", "encoder", "tau", "bs", "bs_steps", "head", "method", "fraction", "fraction_steps", "label")
 
 
-def run_all(*flags, cwd=ROOT):
+def run_all(*flags, cwd=ROOT, env=None):
     return subprocess.run(["bash", os.path.join(cwd, "run_all.sh"), *flags], cwd=cwd,
-                          capture_output=True, text=True, timeout=1800)
+                          capture_output=True, text=True, timeout=1800, env=env)
 
 
 def test_dry_run_lists_every_study_and_setting():
@@ -53,6 +55,55 @@ def test_dry_run_only_and_seeds():
     assert "[aug]" not in out.stdout and "--seed 1 " in out.stdout
 
 
+def test_equal_step_studies_share_the_default_runs_steps_and_warmup():
+    """bs_steps and fraction_steps: every other setting trains the default run's 190 steps
+    (10 epochs x 19 steps of 256 among 5,000 images) with its 19 warm-up steps."""
+    out = run_all("--dry-run", "--quick", "--only", "bs_steps,fraction_steps")
+    assert out.returncode == 0, out.stderr
+    pre = [l for l in out.stdout.splitlines() if "pretrain.py" in l]
+    assert len(pre) == 1 + 3 + 2  # the default run, three other batch sizes, two other fractions
+    for line in pre:
+        if "--bs 256 " in line and "--fraction 0.1 " in line:
+            assert "--epochs 10 " in line and "--steps" not in line
+        else:
+            assert "--steps 190 --warmup-steps 19 " in line
+
+
+def _bin_with(tmp_path, **programs):
+    """A folder to put first on PATH, holding `programs` (name -> shell script body or a path)."""
+    folder = tmp_path / "bin"
+    folder.mkdir(parents=True)
+    for name, body in programs.items():
+        if os.path.isabs(body):
+            os.symlink(body, folder / name)
+        else:
+            (folder / name).write_text("#!/bin/sh\n" + body + "\n")
+            (folder / name).chmod(0o755)
+    return {**os.environ, "PATH": f"{folder}:/usr/bin:/bin"}
+
+
+def test_interpreter_is_one_that_has_torch(tmp_path):
+    """`python` on PATH may be another installation (here one without torch): run_all.sh takes the
+    first interpreter that imports torch, and --python / $PYTHON override it."""
+    env = _bin_with(tmp_path, python3=sys.executable, python='echo "No module named torch" >&2; exit 1')
+    out = run_all("--dry-run", "--quick", "--only", "tau", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "python: python3" in out.stdout
+    assert all(l.strip().startswith("python3 ") for l in out.stdout.splitlines() if ".py " in l)
+    named = run_all("--dry-run", "--quick", "--only", "tau", "--python", sys.executable, env=env)
+    assert f"  {sys.executable} pretrain.py" in named.stdout
+    bad = run_all("--dry-run", "--quick", "--python", "python", env=env)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "torch" in bad.stderr
+    none = run_all("--dry-run", "--quick", env=_bin_with(tmp_path / "x", python='exit 1'))
+    assert none.returncode == 2 and "--python" in none.stderr
+
+
+def test_help_is_the_header_only():
+    out = run_all("-h")
+    assert out.returncode == 0 and "Options:" in out.stdout
+    assert "set -euo" not in out.stdout and "GRID=" not in out.stdout
+
+
 @pytest.mark.parametrize("flags", [["--only", "nonsense"], ["--seeds", "0"], ["--bogus"]])
 def test_bad_flags_fail_with_one_line(flags):
     out = run_all(*flags, "--dry-run")
@@ -88,3 +139,14 @@ def test_smoke_grid_end_to_end(tmp_path):
     again = run_all("--smoke", "--data-dir", data, "--no-download", cwd=str(work))
     assert again.returncode == 0
     assert "running:" not in again.stdout and "done:" in again.stdout
+
+    # a fresh clone holds the committed records but no run directories: nothing is trained again
+    # and the report is rebuilt from the records alone
+    records = work / "results" / "smoke" / "runs"
+    assert (records / "studies.tsv").exists()
+    assert not list(records.glob("*/*.pt")) and not list(records.glob("*/log.txt"))
+    shutil.rmtree(work / "runs")
+    clone = run_all("--smoke", "--data-dir", data, "--no-download", cwd=str(work))
+    assert clone.returncode == 0, clone.stdout[-3000:] + clone.stderr[-3000:]
+    assert "running:" not in clone.stdout and "recorded:" in clone.stdout
+    assert (work / "results" / "smoke" / "REPORT.md").read_text() == report
