@@ -198,6 +198,7 @@ def write_config(out_dir, args, script, device, **extra):
     write_json(os.path.join(out_dir, "config.json"), {
         "script": script, "args": vars(args), "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
         "torch": torch.__version__, "commit": git_commit(), "device": device_name(device),
+        "threads": torch.get_num_threads(),  # CPU results can depend on it (the order of float sums)
         "precision": precision_name(amp_dtype(getattr(args, "amp", "off"), device)),
         "created": datetime.now().isoformat(timespec="seconds"), **extra})
 
