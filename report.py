@@ -597,7 +597,7 @@ def trend_text(key, ranked, noise):
 def versus_floor_text(key, ranked, floor, noise):
     """'N of M settings beat the random-init floor', counting only those that beat it by the rule."""
     f = floor["est"]
-    name = f"the random-init floor of {floor['encoder']} ({fmt_ms(floor['values'])})"
+    name = f"the random-init floor of {floor['encoder']} ({fmt_est(f)})"
     verdicts = [Noise.compare(noise.est(s["lin"]), f) for s in ranked]
     if None in verdicts:
         return (f"Against {name} no difference can be called (no seed spread); the settings' means are "
@@ -721,7 +721,7 @@ def plot_bars(summaries, key, title, path, floor=None, series=(("lin", "linear p
     if floor is not None:
         m, sd, n = mean_std(floor["values"])
         sd = sd if n > 1 else 0.0
-        ax.axhspan(m - sd, m + sd, color="grey", alpha=0.3, linewidth=0)
+        ax.axhspan(m - sd, m + sd, color="grey", alpha=0.3, linewidth=0, gid="floor band")
         ax.axhline(m, color="black", linestyle="--", linewidth=1,
                    label=f"random-init floor ({floor_text(floor)})")
     ax.set_xticks(range(len(done)), [s["label"] for s in done], rotation=20 if len(done) > 4 else 0)

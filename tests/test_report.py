@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from matplotlib.collections import PathCollection
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -232,14 +233,14 @@ def test_random_init_floor_in_analysis(grid, tmp_path):
     assert report.main([str(grid), "--out", str(out)]) == 0
     text = (out / "REPORT.md").read_text()
     floor = "the random-init floor of resnet18 ({})"
-    assert "2 of 2 settings beat " + floor.format("35.00 (n=1)") + " beyond noise." in text  # tau: 81, 72
+    assert "2 of 2 settings beat " + floor.format("35.00, n=1") + " beyond noise." in text  # tau: 81, 72
     rand = grid / "label" / "rand_1.0" / "linear_eval.json"
     result = json.loads(rand.read_text())
     result["test_acc"] = 79.5  # head: 80 and 77 are within noise of it (margin 4), 75 below it
     rand.write_text(json.dumps(result))
     assert report.main([str(grid), "--out", str(out)]) == 0
     text = (out / "REPORT.md").read_text()
-    assert ("0 of 3 settings beat " + floor.format("79.50 (n=1)") + " beyond noise; within noise of it: "
+    assert ("0 of 3 settings beat " + floor.format("79.50, n=1") + " beyond noise; within noise of it: "
             "head = mlp-bn, head = linear; below it: head = none.") in text
 
 
@@ -294,5 +295,329 @@ def test_encoder_study_shows_each_encoders_own_random_init_floor(tmp_path):
     # the floor of the other studies: the default encoder's random-init runs (48 and 47)
     assert ("convnet 47.50 ± 0.71 (n=2), from the encoder study and the same evaluation in the label "
             "study") in text
-    assert "2 of 2 settings beat the random-init floor of convnet (47.50 ± 0.71 (n=2)) beyond noise." in text
+    assert "2 of 2 settings beat the random-init floor of convnet (47.50 ± 0.71, n=2) beyond noise." in text
     assert (out / "figures" / "encoder_linear_top1.png").read_bytes().startswith(PNG_MAGIC)  # with the floor marks
+
+
+# ----------------------------------------------------------------------------- a grid with seeds
+CONV = {"encoder": "convnet", "head": "bn", "aug": "simclr", "steps": None, "warmup_steps": None}
+
+
+def pt_name(seed, method="simclr", head="bn", aug="simclr", tau=0.5, bs=256, length="e3", fraction=0.1):
+    """A pre-training run's name as run_all.sh makes it."""
+    return f"{method}_convnet_{head}_{aug}_t{tau}_bs{bs}_{length}_f{fraction}_s{seed}"
+
+
+def make_seeded_grid(root, seeds=(0, 1, 2)):
+    """The studies of run_all.sh in miniature: the default (54.0, 54.4, 54.2 over three seeds; the
+    s = 0.2 single-seed settings borrow), floors of convnet (48.0, 48.2, 48.1) and resnet18, aug
+    with three seeds, tau and bs_steps with one, method, head and label."""
+    lines = []
+
+    def pre(study, seed, top1, name_kw=None, args=None, **kw):
+        name = pt_name(seed, **(name_kw or {}))
+        if not (root / name).exists():
+            make_run(root, name, args=dict(CONV, seed=seed, **(args or {})), top1=top1, **kw)
+        lines.append((study, name))
+    for i, seed in enumerate(seeds):
+        default = [54.0, 54.4, 54.2][i]
+        for enc, floor in (("convnet", [48.0, 48.2, 48.1][i]), ("resnet18", [44.0, 44.6, 44.3][i])):
+            make_run(root, f"random-init_{enc}_s{seed}", "linear_eval",
+                     dict(PROBE, encoder=enc, seed=seed, random_init=True), floor, kind="random-init")
+            lines.append(("floor", f"random-init_{enc}_s{seed}"))
+        pre("aug", seed, default, features=seed == 0, z_top1=50.0 + seed / 10)
+        pre("aug", seed, [48.0, 48.2, 48.4][i], {"aug": "crop"}, {"aug": "crop"})
+        pre("aug", seed, [54.3, 54.5, 54.1][i], {"aug": "simclr_blur"}, {"aug": "simclr_blur"})
+        pre("head", seed, default)
+        pre("head", seed, [50.0, 50.3, 49.9][i], {"head": "none"}, {"head": "none"}, z_top1=[50.0, 50.3, 49.9][i])
+        if seed == seeds[0]:
+            pre("tau", seed, 55.5, {"tau": 0.1}, {"tau": 0.1})
+        pre("tau", seed, default)
+        if seed == seeds[0]:
+            pre("tau", seed, 53.0, {"tau": 1.0}, {"tau": 1.0})
+            pre("bs_steps", seed, 53.9, {"bs": 64, "length": "st60"},
+                {"bs": 64, "steps": 60, "warmup_steps": 6, "epochs": 1}, steps_per_epoch=60)
+        pre("bs_steps", seed, default)
+        pre("method", seed, default)
+        pre("method", seed, [51.0, 51.4, 51.2][i], {"method": "byol"}, {"method": "byol", "tau": 0.0})
+    (root / "studies.tsv").write_text("".join(f"{s}\t{n}\n" for s, n in lines))
+    return root
+
+
+@pytest.fixture
+def seeded(tmp_path):
+    """The report of make_seeded_grid: (out dir, REPORT.md text)."""
+    root = make_seeded_grid(tmp_path / "records")
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out)]) == 0
+    return out, (out / "REPORT.md").read_text()
+
+
+def section(text, study):
+    """The text of one study's section."""
+    return text.split(f"## Study: {study}\n")[1].split("\n## ")[0]
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """Every matplotlib figure report.py makes, kept open instead of closed: [figure, ...]."""
+    plt = report.pyplot()
+    kept = []
+    monkeypatch.setattr(plt, "close", kept.append)
+    yield kept
+    monkeypatch.undo()
+    for fig in kept:
+        plt.close(fig)
+
+
+def summary(setting, lin, **fields):
+    """A hand-made study summary (what report.summarise returns) for the sentence functions."""
+    s = {"setting": setting, "label": report.fmt_value(setting), "lin": lin, "mean": float(np.mean(lin)),
+         "knn": [], "z": [], "loss": [], "floor": [], "steps": [], "runs": [], "ok": []}
+    s.update(fields)
+    return s
+
+
+def test_seeds_give_mean_std_n_and_single_seeds_borrow_the_default_spread(seeded):
+    _, text = seeded
+    assert "| simclr | 54.20 ± 0.20 (n=3) |" in section(text, "aug")
+    assert "| 1.0 | 53.00 (n=1) |" in section(text, "tau")
+    assert f"| aug | linear top-1 (%) | {report.KNN_HEADING} |" in section(text, "aug")
+    assert "borrows the seed std of the default setting: s = 0.20 points of linear top-1 (n=3" in text
+    assert "Single-seed settings here use the seed std of the default setting (s = 0.20 points)" in section(text, "tau")
+    assert "Single-seed" not in section(text, "method")  # every setting has its own spread there
+
+
+def test_winner_named_only_beyond_noise(seeded):
+    _, text = seeded
+    aug = section(text, "aug")  # simclr_blur 54.3 vs simclr 54.2, both ± 0.2 (n=3): within noise
+    assert ("No setting is best beyond noise: the top 2 settings are within noise of the highest mean "
+            "(aug = simclr_blur: 54.30%, aug = simclr: 54.20%)") in aug
+    assert "(best)" not in aug and "**simclr_blur (highest mean)**" in aug
+    assert "method = simclr gives the best linear top-1 (54.20 ± 0.20, n=3), beyond noise" in section(text, "method")
+    assert "**simclr (best)**" in section(text, "method")
+
+
+def test_floor_is_counted_beaten_only_beyond_noise_and_shown_under_tables(seeded):
+    _, text = seeded
+    assert ("- Random-init floors (the linear probe on an untrained encoder, all labels, mean ± std over "
+            "seeds): convnet 48.10 ± 0.10 (n=3), from the floor study; resnet18 44.30 ± 0.30 (n=3), from "
+            "the floor study.") in text
+    aug = section(text, "aug")  # crop: 48.2 ± 0.2 against 48.1 ± 0.1
+    assert ("2 of 3 settings beat the random-init floor of convnet (48.10 ± 0.10, n=3) beyond noise; "
+            "within noise of it: aug = crop.") in aug
+    for study in ("aug", "tau", "bs_steps", "head", "method"):
+        assert "Random-init floor of convnet (the same linear probe on an untrained copy, all labels; floor " \
+               "study): 48.10 ± 0.10 (n=3)." in section(text, study)
+    assert "| convnet | 48.10 ± 0.10 (n=3) | floor study |" in section(text, "floor")
+
+
+def test_no_seeds_means_no_difference_is_called(tmp_path):
+    root = tmp_path / "records"
+    make_run(root, "a", top1=50.0)
+    make_run(root, "b", args={"tau": 0.1}, top1=60.0)
+    make_run(root, "c", args={"tau": 1.0}, top1=40.0)
+    (root / "studies.tsv").write_text("".join(f"tau\t{n}\n" for n in "abc"))
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out)]) == 0
+    text = (out / "REPORT.md").read_text()
+    assert "No setting was run with two or more seeds, so no difference can be called" in text
+    assert "No setting has a seed spread, so no difference can be called: tau = 0.1 has the highest" in text
+    assert "without a seed spread no trend can be called" in text
+    assert "beyond noise" not in text and "(best)" not in text and "monoton" not in text
+
+
+def test_trend_sentences_follow_the_rule_step_by_step():
+    noise = report.Noise([])
+
+    def trend(*means):  # three seeds each, spread 0.1: a step counts beyond 2 * sqrt(2 * 0.01 / 3) = 0.16
+        return report.trend_text("tau", [summary(v, [m - 0.1, m, m + 0.1]) for v, m in
+                                         zip((0.1, 0.2, 0.5, 1.0), means)], noise)
+    assert trend(55.0, 54.0, 53.0, 52.0).startswith("Accuracy falls monotonically as tau grows")
+    assert trend(52.0, 53.0, 54.0, 55.0).startswith("Accuracy rises monotonically with tau")
+    assert trend(52.0, 52.1, 52.05, 52.0).startswith("No clear trend in tau")
+    mixed = trend(52.0, 53.0, 53.05, 52.0)
+    assert mixed == ("No monotone trend in tau: accuracy rises from 52.00% to 53.00% between 0.1 and 0.2; "
+                     "within noise between 0.2 and 0.5; falls from 53.05% to 52.00% between 0.5 and 1.0.")
+    assert "monotonically" not in trend(52.0, 52.1, 53.0, 54.0)  # one step within noise is enough
+
+
+def test_knn_ranking_is_compared_under_the_rule_too():
+    noise = report.Noise([])
+    a = summary("a", [55.0, 55.1, 54.9], knn=[40.0, 40.1, 39.9])
+    b = summary("b", [50.0, 50.1, 49.9], knn=[45.0, 45.1, 44.9])
+    assert report.knn_text("aug", [a, b], noise) == "kNN top-1 ranks aug = b first, beyond noise."
+    b["knn"] = [40.0, 40.2, 39.8]
+    assert report.knn_text("aug", [a, b], noise) == "kNN top-1 separates no winner beyond noise."
+    b["knn"] = [39.0, 39.1, 38.9]
+    assert report.knn_text("aug", [a, b], noise) == "kNN top-1 picks the same winner, beyond noise."
+
+
+def test_head_study_compares_h_with_z_except_where_z_is_h(figures, seeded):
+    _, text = seeded
+    head = section(text, "head")
+    assert ("For head = bn the probe on h (54.20%) is 4.10 points above the probe on z = g(h) (50.10%), "
+            "beyond noise.") in head
+    assert "For head = none there is no head, so z = h and the two probes are one: no gap to report." in head
+    assert "For head = none the probe on h" not in head
+    ax = next(f.axes[0] for f in figures if f.axes[0].get_title() == "head: linear probe top-1")
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "linear probe on h" in legend and "probe on z" in legend
+    assert "z = h" in [t.get_text() for t in ax.texts]
+
+
+def figure_titled(figures, title):
+    """The kept figure whose first axes (or suptitle) carries `title`."""
+    for f in figures:
+        if f.axes[0].get_title() == title or (f._suptitle and f._suptitle.get_text() == title):
+            return f
+    raise AssertionError(f"no figure titled {title!r}")
+
+
+def overlaps(a, b):
+    """Whether two matplotlib artists' boxes on the rendered figure overlap."""
+    return a.get_window_extent().overlaps(b.get_window_extent())
+
+
+def test_bar_figures_show_error_bars_seed_dots_and_the_floor_band_in_the_legend(figures, seeded):
+    fig = figure_titled(figures, "aug: linear probe top-1")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    dots = [c for c in ax.collections if isinstance(c, PathCollection)]  # scatter, not error bars
+    assert sum(len(c.get_offsets()) for c in dots) == 9  # three settings, three seeds each
+    assert any(c.has_yerr for c in ax.containers if hasattr(c, "has_yerr"))
+    legend = ax.get_legend()
+    assert "random-init floor (convnet 48.10 ± 0.10 (n=3))" in [t.get_text() for t in legend.get_texts()]
+    assert not any("random-init" in t.get_text() for t in ax.texts)  # no label among the bars' values
+    assert not overlaps(legend, ax)
+    band = ax.transData.inverted().transform(next(p for p in ax.patches if p.get_gid() == "floor band")
+                                              .get_window_extent())[:, 1]
+    assert band == pytest.approx([48.0, 48.2])  # mean ± std of the floor
+
+
+def test_curves_legend_outside_normalised_method_losses_and_steps_axes(figures, seeded):
+    aug = figure_titled(figures, "aug: pre-training curves")
+    aug.canvas.draw()
+    legend = aug.axes[1].get_legend()
+    assert not overlaps(legend, aug.axes[0]) and not overlaps(legend, aug.axes[1])
+    method = figure_titled(figures, "method: pre-training curves").axes[0]
+    assert "first-epoch" in method.get_ylabel()
+    assert [line.get_ydata()[0] for line in method.lines] == [1.0, 1.0]  # simclr ~3.5, byol ~3: one scale
+    steps = figure_titled(figures, "bs_steps: pre-training curves").axes[0]
+    assert steps.get_xlabel() == "optimisation step"
+    lone = [line for line in steps.lines if len(line.get_xdata()) == 1]
+    assert lone and all(line.get_marker() == "o" for line in lone)  # bs 64: one epoch, one point
+
+
+def test_bs_steps_study_is_placed_introduced_and_drawn_against_steps(seeded):
+    _, text = seeded
+    heads = [ln for ln in text.splitlines() if ln.startswith("## Study:")]
+    assert heads.index("## Study: bs_steps") == heads.index("## Study: tau") + 1
+    bs_steps = section(text, "bs_steps")
+    assert report.STUDY_INTRO["bs_steps"] in bs_steps
+    assert "| 64 | 53.90 (n=1) |" in bs_steps and "| 60 |" in table_row(bs_steps, "64")
+    assert "![bs_steps: loss and kNN per step](figures/bs_steps_curves.png)" in bs_steps
+    assert "confounds" in report.STUDY_INTRO["bs"] and "`bs_steps`" in report.STUDY_INTRO["bs"]
+
+
+def test_label_study_says_what_differs_between_finetuning_and_supervised(grid, tmp_path):
+    for f in (0.01, 1.0):
+        path = grid / "label" / f"ft_{f}" / "finetune.json"
+        result = json.loads(path.read_text())
+        result["args"]["lr"] = 0.05
+        path.write_text(json.dumps(result))
+    out = tmp_path / "out"
+    assert report.main([str(grid), "--out", str(out)]) == 0
+    label = section((out / "REPORT.md").read_text(), "label")
+    assert ("Fine-tuning and the supervised baseline differ in more than the initialisation, by their "
+            "recorded arguments: lr (fine-tuning 0.05, supervised 0.1; at 1%, 100%).") in label
+    assert "identical recipes" not in label
+
+
+def test_numeric_values_sort_as_numbers(tmp_path):
+    root = tmp_path / "records"
+    for epochs in (10, 1, 2):
+        make_run(root, f"e{epochs}", args={"epochs": epochs, "tau": {10: 0.5, 1: 1.0, 2: 0.05}[epochs]},
+                 top1=50.0 + epochs)
+    (root / "studies.tsv").write_text("".join(f"tau\te{e}\n" for e in (10, 1, 2)))
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out)]) == 0
+    text = (out / "REPORT.md").read_text()
+    assert "- Pre-training epochs: 1, 2, 10; steps: 20, 40, 200." in text
+    rows = [ln.split(" | ")[0].strip("| *") for ln in section(text, "tau").splitlines() if ln.startswith("| ")]
+    assert rows[1:] == ["0.05", "0.5 (highest mean)", "1.0"]
+
+
+def test_default_run_is_in_most_studies_first_listed_on_a_tie(tmp_path):
+    root = tmp_path / "records"
+    for name in ("a", "b", "c"):
+        make_run(root, name, top1=50.0)
+    studies = {"tau": ["c", "b", "a"], "bs": ["b", "a"], "aug": ["a", "b"]}
+    runs = report.load_runs(str(root), studies)
+    assert report.find_default_run(runs, studies) == "b"  # a and b are in 3 studies; b is listed first
+    studies["head"] = ["a"]
+    runs = report.load_runs(str(root), studies)
+    assert report.find_default_run(runs, studies) == "a"
+
+
+def test_runs_without_studies_get_a_plain_table_and_a_neutral_title(tmp_path):
+    root = tmp_path / "runs" / "quick"
+    make_run(root, "one", top1=50.0)
+    make_run(root, "two", "linear_eval", dict(PROBE, random_init=True), 40.0, kind="random-init")
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out)]) == 0
+    text = (out / "REPORT.md").read_text()
+    assert text.startswith("# CIFAR-10 runs: 2 run records\n")
+    assert "grid" not in text.lower() and "## Study" not in text and "Noise rule" not in text
+    assert table_row(text, "one").endswith("| 50.00 | 40.00 | ok |")
+    assert "| random-init |" in table_row(text, "two")
+
+
+def test_a_folder_without_run_records_exits_2_and_keeps_the_report(tmp_path):
+    records, out = tmp_path / "records", tmp_path / "out"
+    records.mkdir()
+    (records / "studies.tsv").write_text("tau\tmissing_run\n")
+    out.mkdir()
+    (out / "REPORT.md").write_text("# the report that was here\n")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "report.py"), str(records), "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1 and "no run records" in proc.stderr
+    assert (out / "REPORT.md").read_text() == "# the report that was here\n"
+
+
+def test_the_grid_is_named_only_where_the_configs_say_so(grid, tmp_path):
+    out = tmp_path / "out"
+    assert report.main([str(grid), "--out", str(out)]) == 0
+    assert "grid" not in (out / "REPORT.md").read_text().split("\n## ")[0].lower()
+    config = grid / "default" / "config.json"
+    config.write_text(json.dumps(dict(json.loads(config.read_text()), grid="quick")))
+    assert report.main([str(grid), "--out", str(out)]) == 0
+    text = (out / "REPORT.md").read_text()
+    assert text.startswith("# Self-supervised learning on CIFAR-10: the quick grid\n")
+    assert "- Grid: quick (as recorded in config.json)." in text
+
+
+def test_floor_joins_the_label_studys_same_evaluation_of_other_seeds_only(tmp_path):
+    """The floor of an encoder: the floor/encoder studies' random-init runs, plus the label
+    study's at all labels where it is the same evaluation (same recipe) of a seed not yet counted."""
+    root = tmp_path / "records"
+    for seed, top1 in ((0, 48.0), (1, 48.4)):
+        make_run(root, f"random-init_convnet_s{seed}", "linear_eval",
+                 dict(PROBE, encoder="convnet", seed=seed, label_fraction=1.0), top1, kind="random-init")
+    label = {0: dict(PROBE, encoder="convnet", seed=0, label_fraction=1.0),  # a seed already counted
+             2: dict(PROBE, encoder="convnet", seed=2, label_fraction=1.0),  # the same evaluation, seed 2
+             3: dict(PROBE, encoder="convnet", seed=3, label_fraction=1.0, epochs=300)}  # another recipe
+    for seed, args in label.items():
+        make_run(root, f"label_random-init_lf1.0_s{seed}", "linear_eval", args, 48.2, kind="random-init")
+    studies = {"floor": ["random-init_convnet_s0", "random-init_convnet_s1"],
+               "label": [f"label_random-init_lf1.0_s{s}" for s in label]}
+    runs = report.load_runs(str(root), studies)
+    members, source = report.floor_runs(runs, studies, "convnet")
+    assert sorted(r["name"] for r in members) == ["label_random-init_lf1.0_s2", "random-init_convnet_s0",
+                                                  "random-init_convnet_s1"]
+    assert source == "floor study and the same evaluation in the label study"
+    del studies["floor"]
+    runs = {n: r for n, r in report.load_runs(str(root), studies).items() if n.startswith("label")}
+    members, source = report.floor_runs(runs, studies, "convnet")
+    assert source == "label study" and len(members) == 3
