@@ -69,7 +69,8 @@ STUDY_INTRO = {  # one sentence under each study's heading: what varies, and wha
 }
 LABEL_KINDS = ["supervised", "linear", "finetune", "random-init"]
 RECIPE_KEYS = ("lr", "wd", "epochs", "bs")  # what fine-tuning and the supervised baseline should share
-SEED_FREE_ARGS = ("seed", "out_dir", "ckpt")  # args that differ between the seeds of one setting
+# args that do not make a setting: the seed, where files are, and how the machine ran it
+SEED_FREE_ARGS = ("seed", "out_dir", "ckpt", "data_dir", "device", "workers", "no_download")
 EVAL_RECIPE_ARGS = ("encoder", "epochs", "lr", "wd", "bs", "label_fraction", "feature")
 KNN_HEADING = "kNN top-1 (%, fixed 5k bank)"
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
