@@ -16,10 +16,12 @@
 The official batches are read here with pickle rather than with torchvision's `CIFAR10` class,
 which checks md5 sums and so refuses any other folder in that layout (a test fixture, a copy).
 Decoding 60,000 image files takes a while, so the decoded arrays are cached next to them in
-`cifar10_uint8.npz` when that folder is writable.
+`cifar10_uint8.npz` when that folder is writable. Loading says what it does when it takes long
+(decoding, downloading); it prints nothing at import.
 """
 import os
 import pickle
+import time
 import zipfile
 
 import numpy as np
@@ -39,6 +41,11 @@ CACHE_NAME = "cifar10_uint8.npz"
 class DataError(Exception):
     """The data cannot be found or read; the message says what to do. Scripts turn it into a
     one-line error and exit status 2."""
+
+
+def _say(text):
+    """A progress line on stdout, flushed at once so that a log shows it while the work goes on."""
+    print(text, flush=True)
 
 
 def _read_batches(folder, names):
@@ -108,19 +115,25 @@ def _load_image_folder(data_dir):
                     return z["x_train"], z["y_train"], z["x_test"], z["y_test"]
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
             pass  # a damaged cache: decode the images again and rewrite it
+    _say(f"decoding {counts.sum():,} images from {data_dir} (once; cached in {cache})")
+    t0 = time.monotonic()
     x_train, y_train = _decode(train, classes)
     x_test, y_test = _decode(test, classes)
     try:  # write-then-rename, so an interrupted write never leaves a broken cache
         tmp = cache + ".tmp.npz"
         np.savez(tmp, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, counts=counts)
         os.replace(tmp, cache)
-    except OSError:
-        pass  # a read-only data folder: decode again next time
+        done = f"wrote {cache}"
+    except OSError as e:  # a read-only data folder: decode again next time
+        done = f"could not write {cache} ({e.strerror or e}): the next run decodes again"
+    _say(f"decoded {counts.sum():,} images in {time.monotonic() - t0:.0f} s; {done}")
     return x_train, y_train, x_test, y_test
 
 
 def _download(data_dir):
     from torchvision.datasets.utils import download_and_extract_archive
+    _say(f"no CIFAR-10 in {data_dir}: downloading {CIFAR10_URL} (163 MB) into it "
+         "(--no-download forbids this)")
     try:
         download_and_extract_archive(CIFAR10_URL, download_root=data_dir, md5=CIFAR10_MD5)
     except Exception as e:  # no network, a proxy, a full disk: all end in the same advice
@@ -129,9 +142,10 @@ def _download(data_dir):
 
 
 def _layout_help(data_dir):
+    kinds = "|".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)
     return (f"Put CIFAR-10 in {data_dir}/ as either the official python version "
-            f"({BATCHES_DIR}/ from {CIFAR10_URL}) or image folders train/<class>/*.png and "
-            f"test/<class>/*.png")
+            f"({BATCHES_DIR}/ from {CIFAR10_URL}) or image folders train/<class>/*.{{{kinds}}} and "
+            f"test/<class>/*.{{{kinds}}}")
 
 
 def find_layout(data_dir):
@@ -143,13 +157,36 @@ def find_layout(data_dir):
     return None
 
 
+def _misplaced(data_dir):
+    """When data_dir holds no layout but is one level off a folder that does (its parent, or one
+    of its sub-folders: `--data-dir data` for data/cifar10-jpg/train/...), the advice naming that
+    folder, else None. Said instead of downloading 163 MB next to data the user already has."""
+    if os.path.isfile(os.path.join(data_dir, "data_batch_1")):  # the batches folder itself
+        parent = os.path.dirname(os.path.abspath(data_dir))
+        return f"{data_dir} is the {BATCHES_DIR} folder itself: use --data-dir {parent}"
+    if not os.path.isdir(data_dir):
+        return None
+    found = [os.path.join(data_dir, d) for d in sorted(os.listdir(data_dir))
+             if os.path.isdir(os.path.join(data_dir, d)) and find_layout(os.path.join(data_dir, d))]
+    if len(found) == 1:
+        return f"found CIFAR-10 in {found[0]}: use --data-dir {found[0]}"
+    if found:
+        return f"found CIFAR-10 in {', '.join(found)}: use --data-dir with one of them"
+    return None
+
+
 def load_cifar10(data_dir="data", download=True):
     """Return (x_train, y_train, x_test, y_test): uint8 (N, 32, 32, 3) images, int64 labels.
 
-    Looks for either layout in `data_dir`; when neither is there, downloads the official
-    archive (unless download=False). Raises DataError with advice when it cannot.
+    Looks for either layout in `data_dir`; when neither is there, refuses if a folder one level
+    off holds one (DataError naming it), else downloads the official archive (unless
+    download=False). Raises DataError with advice when it cannot.
     """
     layout = find_layout(data_dir)
+    if layout is None:
+        advice = _misplaced(data_dir)
+        if advice:
+            raise DataError(advice)
     if layout is None and download:
         os.makedirs(data_dir, exist_ok=True)
         _download(data_dir)
@@ -158,7 +195,8 @@ def load_cifar10(data_dir="data", download=True):
         return _load_batches(os.path.join(data_dir, BATCHES_DIR))
     if layout == "images":
         return _load_image_folder(data_dir)
-    raise DataError(f"no CIFAR-10 found in {data_dir} and downloading is off (--no-download). "
+    why = "after downloading" if download else "and downloading is off (--no-download)"
+    raise DataError(f"no CIFAR-10 found in {data_dir} {why}. "
                     + _layout_help(data_dir))
 
 

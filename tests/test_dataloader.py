@@ -143,6 +143,18 @@ def test_cache_invalidated_when_file_count_changes(tmp_path, arrays, monkeypatch
     assert len(dataloader.load_cifar10(root, download=False)[0]) == len(x_train)
 
 
+def test_decoding_says_what_it_does_and_how_long_it_took(tmp_path, arrays, capsys, no_download):
+    """The first load of an image folder decodes every file (about 25 s for CIFAR-10): not in silence."""
+    root = write_image_folder(str(tmp_path), *arrays, ext="jpg")
+    dataloader.load_cifar10(root, download=False)
+    cache = os.path.join(root, dataloader.CACHE_NAME)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"decoding 50 images from {root} (once; cached in {cache})"
+    assert lines[1].startswith("decoded 50 images in ") and lines[1].endswith(f" s; wrote {cache}")
+    dataloader.load_cifar10(root, download=False)  # from the cache: quick, nothing to say
+    assert capsys.readouterr().out == ""
+
+
 def test_broken_cache_is_not_a_traceback(tmp_path, arrays, no_download):
     """A cache file that cannot be read (e.g. a copy cut short) is decoded again or refused with
     DataError, never an unexplained crash."""
@@ -233,6 +245,53 @@ def test_missing_data_without_download_names_both_layouts(tmp_path, no_download)
     assert "cifar-10-batches-py" in msg and "train/" in msg and "test/" in msg
     assert "--no-download" in msg and "\n" not in msg
     assert not (tmp_path / "nothing").exists()  # nothing created either
+
+
+def test_missing_data_message_names_every_image_type(tmp_path, no_download):
+    with pytest.raises(dataloader.DataError) as e:
+        dataloader.load_cifar10(str(tmp_path / "nothing"), download=False)
+    assert "train/<class>/*.{png|jpg|jpeg|bmp}" in str(e.value)
+
+
+def test_data_dir_one_level_above_an_image_folder_is_named_not_downloaded(tmp_path, arrays, no_download):
+    write_image_folder(str(tmp_path / "data" / "cifar10-jpg"), *arrays, ext="jpg")
+    (tmp_path / "data" / "notes").mkdir()  # another folder beside it is not a candidate
+    found = str(tmp_path / "data" / "cifar10-jpg")
+    with pytest.raises(dataloader.DataError) as e:
+        dataloader.load_cifar10(str(tmp_path / "data"), download=True)
+    assert str(e.value) == f"found CIFAR-10 in {found}: use --data-dir {found}"
+    assert sorted(os.listdir(tmp_path / "data")) == ["cifar10-jpg", "notes"]  # nothing downloaded or created
+
+
+def test_data_dir_one_level_above_the_batches_is_named(tmp_path, arrays, no_download):
+    write_batches(str(tmp_path / "data" / "foo"), *arrays)
+    found = str(tmp_path / "data" / "foo")
+    with pytest.raises(dataloader.DataError, match=f"use --data-dir {found}$"):
+        dataloader.load_cifar10(str(tmp_path / "data"))
+
+
+def test_data_dir_inside_the_batches_folder_names_its_parent(tmp_path, arrays, no_download):
+    write_batches(str(tmp_path), *arrays)
+    with pytest.raises(dataloader.DataError, match=f"use --data-dir {tmp_path}$"):
+        dataloader.load_cifar10(str(tmp_path / "cifar-10-batches-py"))
+
+
+def test_two_copies_one_level_down_are_both_named(tmp_path, arrays, no_download):
+    write_batches(str(tmp_path / "a"), *arrays)
+    write_image_folder(str(tmp_path / "b"), *arrays)
+    with pytest.raises(dataloader.DataError) as e:
+        dataloader.load_cifar10(str(tmp_path))
+    assert str(tmp_path / "a") in str(e.value) and str(tmp_path / "b") in str(e.value)
+    assert "one of them" in str(e.value)
+
+
+def test_download_says_so(tmp_path, monkeypatch, capsys):
+    import torchvision.datasets.utils as tv_utils
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", lambda *a, **k: None)  # "downloaded" nothing
+    with pytest.raises(dataloader.DataError, match="after downloading"):
+        dataloader.load_cifar10(str(tmp_path / "d"), download=True)
+    out = capsys.readouterr().out
+    assert "downloading " + dataloader.CIFAR10_URL in out and str(tmp_path / "d") in out
 
 
 def test_failed_download_is_a_data_error(tmp_path, monkeypatch):
