@@ -234,17 +234,37 @@ def save_atomic(obj, path):
     os.replace(tmp, path)
 
 
-def load_checkpoint(path, what="checkpoint"):
-    """torch.load with a one-line error for a missing, foreign or truncated file."""
+# What to do about a resume checkpoint that cannot be used. Only checkpoint.pt is named: a run
+# with its result written (encoder.pt, supervised.json, ...) is finished and never reads it.
+RESUME_ADVICE = "delete it to restart the run from scratch, or choose another --out-dir"
+
+
+def load_checkpoint(path, what="checkpoint", advice=None):
+    """torch.load with a one-line error for a missing, foreign or truncated file; `advice` (what
+    to do about it) ends the message."""
     if not os.path.isfile(path):
         raise UserError(f"{what} {path} does not exist")
+    todo = f"; {advice}" if advice else ""
     try:
         obj = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # truncated zip, a text file, a pickle of something else
-        raise UserError(f"{path} is not a readable {what} ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+        first = (str(e).splitlines() or [""])[0][:120]
+        raise UserError(f"{path} is not a readable {what} ({type(e).__name__}: {first}){todo}") from None
     if not isinstance(obj, dict):
-        raise UserError(f"{path} is not a {what} of this project (it holds a {type(obj).__name__})")
+        raise UserError(f"{path} is not a {what} of this project (it holds a {type(obj).__name__}){todo}")
     return obj
+
+
+def resume_from(path, restore):
+    """Load the resume checkpoint at `path` and hand it to restore(state). A file that cannot be
+    read, or whose contents do not fit this run (a missing entry, tensors of another shape: an
+    older version of the code), is one line that says what to do, not a traceback."""
+    state = load_checkpoint(path, advice=RESUME_ADVICE)
+    try:
+        return restore(state)
+    except (KeyError, RuntimeError, ValueError, TypeError) as e:
+        first = (str(e).splitlines() or [""])[0][:120]
+        raise UserError(f"{path} does not fit this run ({type(e).__name__}: {first}); {RESUME_ADVICE}") from None
 
 
 # ---------------------------------------------------------------------------- optimisation
@@ -470,19 +490,20 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
     total = epochs * steps_per_epoch
     start, history = 0, []
     if checkpoint_path and os.path.exists(checkpoint_path):
-        state = load_checkpoint(checkpoint_path)
-        if state.get("recipe") != recipe:
-            diff = {k: (state.get("recipe", {}).get(k), v) for k, v in (recipe or {}).items()
-                    if state.get("recipe", {}).get(k) != v}
-            raise UserError(f"{checkpoint_path} belongs to a run with other settings (checkpoint vs now: {diff}); "
-                            "choose another --out-dir")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start, history = state["epoch"], state["history"]
-        set_rng_state(state["rng"])
+        def restore(state):
+            if state.get("recipe") != recipe:
+                diff = {k: (state.get("recipe", {}).get(k), v) for k, v in (recipe or {}).items()
+                        if state.get("recipe", {}).get(k) != v}
+                raise UserError(f"{checkpoint_path} belongs to a run with other settings (checkpoint vs now: "
+                                f"{diff}); choose another --out-dir")
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            set_rng_state(state["rng"])
+            return state["epoch"], state["history"]
+        start, history = resume_from(checkpoint_path, restore)
         if metrics_path:
             truncate_jsonl(metrics_path, start)
-        print(f"resuming {desc} from epoch {start}")
+        print(f"resuming {desc} from epoch {start}", flush=True)
     for epoch in range(start, epochs):
         model.train()
         t0, seen = time.time(), 0

@@ -150,14 +150,15 @@ def main(args):
     ckpt_path, metrics_path = os.path.join(out, "checkpoint.pt"), os.path.join(out, "metrics.jsonl")
     start = 0
     if os.path.exists(ckpt_path):
-        state = common.load_checkpoint(ckpt_path)
-        method.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        common.set_rng_state(state["rng"])
-        start = state["epoch"]
+        def restore(state):
+            method.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scaler.load_state_dict(state["scaler"])
+            common.set_rng_state(state["rng"])
+            return state["epoch"]
+        start = common.resume_from(ckpt_path, restore)
         common.truncate_jsonl(metrics_path, start)
-        print(f"resuming {out} after epoch {start}/{args.epochs}")
+        print(f"resuming {out} after epoch {start}/{args.epochs}", flush=True)
     else:
         common.write_config(out, args, "pretrain", device, schedule={
             "images": len(subset), "steps_per_epoch": steps, "total_steps": total, "warmup_steps": warmup})

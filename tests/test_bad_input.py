@@ -21,7 +21,7 @@ import dataloader
 import linear_eval
 import pretrain
 import supervised_baseline
-from conftest import fake_cifar, run_main, write_image_folder
+from conftest import fake_cifar, run_main, write_batches, write_image_folder
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = {"pretrain": pretrain, "linear_eval": linear_eval, "supervised_baseline": supervised_baseline}
@@ -125,6 +125,16 @@ def test_cli_class_missing_from_test(image_folder, tmp_path):
     assert not (tmp_path / "sup" / "supervised.json").exists()
 
 
+def test_cli_data_dir_one_level_above_the_data(tmp_path):
+    """`--data-dir data` with the images in data/cifar10-jpg/: named, not downloaded next to them."""
+    found = write_image_folder(str(tmp_path / "data" / "cifar10-jpg"), *fake_cifar(1, 1), ext="jpg")
+    r = cli("pretrain", "--data-dir", str(tmp_path / "data"), "--device", "cpu", "--encoder", "convnet",
+            "--out-dir", str(tmp_path / "run"))  # downloading allowed
+    assert r.returncode == 2, r.stderr
+    assert lines(r.stderr) == [f"pretrain.py: error: found CIFAR-10 in {found}: use --data-dir {found}"]
+    assert os.listdir(tmp_path / "data") == ["cifar10-jpg"] and not (tmp_path / "run").exists()
+
+
 def test_cli_parser_error_exits_2_without_traceback():
     r = cli("pretrain", "--tau", "0")
     assert r.returncode == 2
@@ -211,6 +221,18 @@ def test_missing_data(script, tmp_path, capsys, monkeypatch):
     argv += {"pretrain": ["--encoder", "convnet"], "supervised_baseline": ["--encoder", "convnet"],
              "linear_eval": ["--random-init", "--encoder", "convnet"]}[script]
     assert_one_line_exit_2(SCRIPTS[script], argv, capsys, "cifar-10-batches-py", "train/")
+    for result in ("linear_eval.json", "supervised.json", "encoder.pt", "checkpoint.pt"):
+        assert not (tmp_path / "out" / result).exists()
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_data_dir_one_level_above_the_batches(script, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(dataloader, "_download", lambda d: pytest.fail("tried the network"))
+    found = write_batches(str(tmp_path / "data" / "foo"), *fake_cifar(1, 1))
+    argv = ["--data-dir", str(tmp_path / "data"), "--device", "cpu", "--workers", "0",
+            "--out-dir", str(tmp_path / "out"), "--epochs", "1"]
+    argv += ["--random-init", "--encoder", "convnet"] if script == "linear_eval" else ["--encoder", "convnet"]
+    assert_one_line_exit_2(SCRIPTS[script], argv, capsys, f"found CIFAR-10 in {found}: use --data-dir {found}")
     for result in ("linear_eval.json", "supervised.json", "encoder.pt", "checkpoint.pt"):
         assert not (tmp_path / "out" / result).exists()
 
@@ -317,6 +339,17 @@ def _ckpt_case(kind, tmp_path, finished):
     raise AssertionError(kind)
 
 
+def test_encoder_flag_that_contradicts_the_checkpoint(finished, tiny_data, tmp_path, capsys):
+    """--ckpt holds a convnet: --encoder resnet18 is refused, not silently ignored."""
+    before = snapshot(finished)
+    out = tmp_path / "eval"
+    argv = ["--data-dir", tiny_data[0], *CPU, "--ckpt", finished, "--encoder", "resnet18", "--epochs", "1",
+            "--out-dir", str(out)]
+    assert_one_line_exit_2(linear_eval, argv, capsys, "holds a convnet encoder, not --encoder resnet18")
+    assert not out.exists()
+    assert snapshot(finished) == before
+
+
 CKPT_CASES = ["missing", "text", "truncated", "empty", "not_a_dict", "pretrain_checkpoint",
               "dir_without_encoder", "wrong_architecture"]
 
@@ -403,8 +436,36 @@ def test_truncated_checkpoint_in_run_dir(interrupted, tiny_data, capsys):
     ckpt = os.path.join(interrupted, "checkpoint.pt")
     data = Path(ckpt).read_bytes()
     Path(ckpt).write_bytes(data[:len(data) // 3])
-    assert_one_line_exit_2(pretrain, pretrain_argv(tiny_data[0], interrupted, epochs=2), capsys, "checkpoint.pt")
+    before = snapshot(interrupted)
+    msg = assert_one_line_exit_2(pretrain, pretrain_argv(tiny_data[0], interrupted, epochs=2), capsys,
+                                 "checkpoint.pt")
+    assert msg.endswith(common.RESUME_ADVICE)  # what to do about it
+    assert snapshot(interrupted) == before  # nothing deleted or rewritten on the user's behalf
     assert not os.path.exists(os.path.join(interrupted, "encoder.pt"))
+
+
+def test_checkpoint_that_does_not_fit_the_run(interrupted, tiny_data, capsys):
+    """A readable checkpoint.pt with an entry missing (e.g. from an older version of the code)."""
+    ckpt = os.path.join(interrupted, "checkpoint.pt")
+    state = torch.load(ckpt, weights_only=False)
+    del state["scaler"]
+    torch.save(state, ckpt)
+    msg = assert_one_line_exit_2(pretrain, pretrain_argv(tiny_data[0], interrupted, epochs=2), capsys,
+                                 "does not fit this run", "scaler")
+    assert msg.endswith(common.RESUME_ADVICE)
+    assert not os.path.exists(os.path.join(interrupted, "encoder.pt"))
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint\n"])
+def test_corrupt_supervised_checkpoint(content, tiny_data, tmp_path, capsys):
+    out = tmp_path / "sup"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(content)
+    argv = ["--data-dir", tiny_data[0], *CPU, "--encoder", "convnet", "--epochs", "1", "--bs", "16",
+            "--out-dir", str(out)]
+    msg = assert_one_line_exit_2(supervised_baseline, argv, capsys, str(out / "checkpoint.pt"))
+    assert msg.endswith(common.RESUME_ADVICE)
+    assert sorted(os.listdir(out)) == ["checkpoint.pt"] and (out / "checkpoint.pt").read_bytes() == content
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_data, tmp_path, capsys, monkeypatch):
