@@ -156,8 +156,12 @@ def main(args):
                                                    ("label_fraction", "epochs", "bs", "lr", "wd", "seed")}})
     else:
         encoder.requires_grad_(False)
+        common.say(f"features of {len(x_lab):,} labelled and {len(x_test):,} test images through the frozen "
+                   f"{source['encoder']} (once)")
+        t_feat = time.time()
         f_lab = common.extract_features(encoder, x_lab, device, dtype=dtype)  # (N_lab, D), computed once
         f_test = common.extract_features(encoder, x_test, device, dtype=dtype)  # (10000, D)
+        common.say(f"features computed in {time.time() - t_feat:.0f} s")
         f_lab, f_test = standardise(f_lab, f_test)
         f_lab, f_test = f_lab.to(device), f_test.to(device)
         fc = nn.Linear(f_lab.shape[1], 10).to(device)
