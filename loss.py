@@ -14,16 +14,25 @@ import torch.nn.functional as F
 
 
 def _float32(*tensors):
-    return [t.float() for t in tensors]
+    """At least float32 (float64 stays float64, for tests that compare to 1e-10)."""
+    return [t if t.dtype == torch.float64 else t.float() for t in tensors]
 
 
-def contrastive_logits(z_i, z_j, tau):
+def contrastive_logits(z_i, z_j, tau, candidates=None, offset=0):
     """The (2N, 2N) matrix s_ik / tau of Algorithm 1 with s_ii masked out, and each row's positive.
 
     Row k < N is anchor z_i[k], whose positive is z_j[k] (column N + k); row N + k is z_j[k],
     whose positive is z_i[k] (column k). Masking the diagonal with -inf removes the k = i term
     from the denominator, the indicator 1[k != i] of the loss.
+
+    Several processes: candidates = (all_i, all_j), the (B, d) projections of the whole global
+    batch (gathered with their gradient), of which z_i, z_j are rows offset..offset+N. The
+    matrix is then (2N, 2B): this process's anchors against all 2B candidates, column k < B
+    all_i[k] and B + k all_j[k], so the mean of the ranks' losses is the loss of the global
+    batch.
     """
+    if candidates is not None:
+        return _contrastive_logits_global(z_i, z_j, tau, *candidates, offset)
     with torch.autocast(device_type=z_i.device.type, enabled=False):
         z_i, z_j = _float32(z_i, z_j)
         n = z_i.shape[0]
@@ -32,6 +41,20 @@ def contrastive_logits(z_i, z_j, tau):
         logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
         idx = torch.arange(n, device=z.device)
         targets = torch.cat([idx + n, idx])  # (2N,)
+    return logits, targets
+
+
+def _contrastive_logits_global(z_i, z_j, tau, all_i, all_j, offset):
+    with torch.autocast(device_type=z_i.device.type, enabled=False):
+        z_i, z_j, all_i, all_j = _float32(z_i, z_j, all_i, all_j)
+        n, b = z_i.shape[0], all_i.shape[0]
+        anchors = F.normalize(torch.cat([z_i, z_j]), dim=1)  # (2N, d)
+        cand = F.normalize(torch.cat([all_i, all_j]), dim=1)  # (2B, d)
+        logits = anchors @ cand.T / tau  # (2N, 2B)
+        own = torch.arange(n, device=z_i.device) + offset  # the anchors' rows in the global batch
+        self_col = torch.cat([own, own + b])  # (2N,): each anchor's own column, masked out
+        logits = logits.scatter(1, self_col[:, None], float("-inf"))
+        targets = torch.cat([own + b, own])  # (2N,)
     return logits, targets
 
 

@@ -21,6 +21,7 @@ import math
 import torch
 from torch import nn
 
+import dist
 import loss as losses
 import models
 
@@ -33,7 +34,10 @@ DEFAULT_TAU = {"simclr": 0.5, "moco": 0.2, "byol": None}
 
 
 class SimCLR(nn.Module):
-    """f and g shared by both views; NT-Xent over the 2N projections (Algorithm 1)."""
+    """f and g shared by both views; NT-Xent over the 2N projections (Algorithm 1). Under
+    torchrun each rank's anchors meet the projections of all ranks (dist.gather_with_grad)."""
+
+    local_bn = ()  # every BatchNorm global across ranks with --sync-bn
 
     def __init__(self, encoder, head, tau):
         super().__init__()
@@ -42,7 +46,13 @@ class SimCLR(nn.Module):
     def forward(self, x1, x2, idx=None):
         z = self.head(self.encoder(torch.cat([x1, x2])))  # one pass for both views: (2N, d)
         z1, z2 = z.chunk(2)
-        logits, targets = losses.contrastive_logits(z1, z2, self.tau)
+        if dist.world_size() > 1:  # every rank's anchors against the 2B projections of all ranks
+            world, n = dist.world_size(), len(z1)
+            every = dist.gather_with_grad(z).view(world, 2, n, -1)  # (W, 2, N, d): rank, view, image
+            candidates = (every[:, 0].reshape(world * n, -1), every[:, 1].reshape(world * n, -1))  # (B, d) each
+            logits, targets = losses.contrastive_logits(z1, z2, self.tau, candidates, offset=dist.rank() * n)
+        else:
+            logits, targets = losses.contrastive_logits(z1, z2, self.tau)
         loss = nn.functional.cross_entropy(logits, targets)  # = losses.nt_xent(z1, z2, tau)
         return loss, {"pos_top1": positive_top1(logits, targets)}
 
@@ -104,6 +114,8 @@ class MoCo(nn.Module):
     would often meet a stale key of its own image among its negatives and be pushed away from
     itself; given the images' indices, forward() masks those keys out."""
 
+    local_bn = ("key_encoder", "key_head")  # BatchNorm per rank for shuffle-BN (dist.convert_sync_batchnorm)
+
     def __init__(self, encoder, head, tau, queue_size=1024, momentum=0.99, bn_groups=8):
         super().__init__()
         self.encoder, self.head, self.tau = encoder, head, tau
@@ -122,7 +134,18 @@ class MoCo(nn.Module):
 
     @torch.no_grad()
     def key(self, x):
-        return forward_in_groups(lambda c: self.key_head(self.key_encoder(c)), x, self._groups(len(x)), shuffle=True)
+        net = lambda c: self.key_head(self.key_encoder(c))  # noqa: E731
+        if dist.world_size() == 1:
+            return forward_in_groups(net, x, self._groups(len(x)), shuffle=True)
+        # Several processes: MoCo's own shuffle-BN. The global key batch is shuffled across
+        # ranks (one permutation, rank 0's), each rank encodes its share with its own (per
+        # rank, not synchronised) BatchNorm, and the keys go back to their images' ranks.
+        n, r = len(x), dist.rank()
+        every = dist.gather(x)  # (B, 3, H, W) in rank order
+        perm = dist.broadcast(torch.randperm(len(every), device=x.device))
+        keys = forward_in_groups(net, every[perm[r * n:(r + 1) * n]], self._groups(n), shuffle=False)
+        keys = dist.gather(keys)[torch.argsort(perm)]  # (B, d), back in the global order
+        return keys[r * n:(r + 1) * n]
 
     @torch.no_grad()
     def enqueue(self, keys, image_idx=None):
@@ -143,7 +166,10 @@ class MoCo(nn.Module):
         own = None if idx is None else idx[:, None] == self.queue_idx[None, :]  # (N, K): own stale keys
         loss_12, logits = losses.infonce_with_queue(q1, k2, negatives, self.tau, own)
         loss_21, _ = losses.infonce_with_queue(q2, k1, negatives, self.tau, own)
-        self.enqueue(torch.cat([k1, k2]), None if idx is None else torch.cat([idx, idx]))
+        # every rank enqueues the keys of all ranks, so the queue is the same everywhere (and,
+        # with one process, exactly as before: gather is then the identity)
+        keys = torch.cat([dist.gather(k1), dist.gather(k2)])
+        self.enqueue(keys, None if idx is None else torch.cat([dist.gather(idx)] * 2))
         targets = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
         return (loss_12 + loss_21) / 2, {"pos_top1": positive_top1(logits, targets)}
 
@@ -156,6 +182,8 @@ class BYOL(nn.Module):
     """BYOL (Grill et al. 2020): an online network (f, projector g, predictor q) learns to predict
     the projection of the other view made by a target network (f', g'), the moving average of
     the online one. No negatives; the target gets no gradient."""
+
+    local_bn = ()
 
     def __init__(self, encoder, head, base_momentum=0.99):
         super().__init__()
