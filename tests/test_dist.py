@@ -17,11 +17,13 @@ import torch.multiprocessing as mp
 from torch import nn
 
 import dist
+import loss as losses
 import methods
 import models
 from conftest import ROOT
 
 B, WORLD = 16, 2  # global batch, processes
+_FLOAT32 = losses._float32
 
 
 def free_port():
@@ -91,7 +93,13 @@ def grads(model):
     return {k: p.grad.detach().clone() for k, p in model.named_parameters() if p.grad is not None}
 
 
+def keep_float64(*tensors):
+    """loss._float32 for the float64 comparison: the losses compute in float32 by design."""
+    return [t if t.dtype == torch.float64 else t.float() for t in tensors]
+
+
 def one_process(build, patch_keys=False, dtype=torch.float32):
+    losses._float32 = keep_float64 if dtype == torch.float64 else _FLOAT32
     model = build().to(dtype)
     if patch_keys:
         model.key = fixed_keys(model)
@@ -119,6 +127,7 @@ def _worker(rank, world, port, out):
         cases = (("simclr", tiny_simclr, torch.float32), ("moco", tiny_moco, torch.float32),
                  ("byol", tiny_byol, torch.float32), ("simclr64", tiny_simclr, torch.float64))
         for name, build, dtype in cases:
+            losses._float32 = keep_float64 if dtype == torch.float64 else _FLOAT32
             model = build().to(dtype)
             x1, x2 = x1.to(dtype), x2.to(dtype)
             dist.convert_sync_batchnorm(model, skip=getattr(model, "local_bn", ()))
@@ -194,6 +203,7 @@ def test_simclr_two_ranks_equal_one(two_ranks):
                   f"grads max abs {g_abs:.2e}, rel (all) {g_rel:.2e}, max rel (one tensor) {g_rel_tensor:.2e} "
                   f"over {len(ref['grads'])} tensors")
             assert loss_rel <= tol and g_rel <= tol and g_rel_tensor <= tol_tensor
+        losses._float32 = _FLOAT32
         assert len(ref["grads"]) == len(list(tiny_simclr().parameters()))  # every parameter compared
 
 
@@ -258,3 +268,17 @@ def test_a_failing_rank_ends_the_job(tmp_path):
     assert "rank 1 failed on purpose" in out.stderr + out.stdout
     assert "unreachable" not in out.stdout
     assert time.monotonic() - t0 < 100
+
+
+def test_global_logits_with_one_rank_equal_the_plain_ones():
+    """contrastive_logits with candidates = the batch itself (one rank) is Algorithm 1's matrix;
+    with the batch as the second half of a larger one, each row's loss is unchanged in form."""
+    g = torch.Generator().manual_seed(0)
+    z_i, z_j = torch.randn(6, 5, generator=g), torch.randn(6, 5, generator=g)
+    plain, t_plain = losses.contrastive_logits(z_i, z_j, 0.5)
+    glob, t_glob = losses.contrastive_logits(z_i, z_j, 0.5, (z_i, z_j), offset=0)
+    assert torch.allclose(plain, glob) and torch.equal(t_plain, t_glob)
+    other_i, other_j = torch.randn(6, 5, generator=g), torch.randn(6, 5, generator=g)
+    logits, targets = losses.contrastive_logits(z_i, z_j, 0.5, (torch.cat([other_i, z_i]), torch.cat([other_j, z_j])), offset=6)
+    assert logits.shape == (12, 24) and targets.tolist() == list(range(18, 24)) + list(range(6, 12))
+    assert torch.isinf(logits[torch.arange(12), torch.cat([torch.arange(6, 12), torch.arange(18, 24)])]).all()
