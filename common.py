@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader
 
 import augment
 import dataloader
+import dist
 
 
 class UserError(Exception):
@@ -102,9 +103,12 @@ def run_cli(main, parser, argv=None):
         main(args)
         return 0
     except (UserError, dataloader.DataError) as e:
-        parser.exit(2, f"{parser.prog}: error: {e}\n")
+        where = f" (rank {dist.rank()})" if dist.world_size() > 1 else ""
+        parser.exit(2, f"{parser.prog}: error{where}: {e}\n")
     except KeyboardInterrupt:
         parser.exit(130, f"\n{parser.prog}: interrupted; start the same command again to resume\n")
+    finally:  # under torchrun: leave the process group, so that a rank's error ends the job
+        dist.shutdown()
 
 
 # ---------------------------------------------------------------------------- environment
@@ -272,6 +276,8 @@ def resume_from(path, restore):
 def say(text):
     """Print a progress line now: flushed, because stdout into a log file (run_all.sh, nohup) is
     block-buffered and would hold it back for hours; above a live tqdm bar, if there is one."""
+    if not dist.is_main():  # under torchrun rank 0 speaks for all
+        return
     from tqdm import tqdm
     tqdm.write(text, file=sys.stdout)
     sys.stdout.flush()
@@ -426,11 +432,17 @@ class TwoViews:
     with augment.BatchedAugment. torchvision: the reference PIL pipeline in DataLoader workers.
     Both drop the last incomplete batch (every step then contrasts the same number of images)
     and shuffle with a generator seeded by (seed, epoch), so a resumed run sees the same order.
+
+    Several processes (torchrun): every rank shuffles with the same generator, so the global
+    order is that of one process, and takes its share (bs / world size images, in rank order)
+    of each step's global batch; each rank augments with its own random stream.
     """
 
     def __init__(self, images, args, device):
         self.bs, self.seed, self.device = args.bs, args.seed, device
         self.steps = len(images) // args.bs
+        self.rank, self.world = dist.rank(), dist.world_size()
+        self.share = args.bs // self.world  # images per rank and step
         self.batched = args.aug_backend in ("auto", "batched")
         if self.batched:
             self.x = dataloader.to_tensor_batch(images).to(device)  # (N, 3, 32, 32) uint8
@@ -443,17 +455,44 @@ class TwoViews:
         g = torch.Generator().manual_seed(self.seed * 100003 + epoch)
         if self.batched:
             order = torch.randperm(len(self.x), generator=g).to(self.device)
+            mine = self.rank * self.share  # this rank's first image in each step's global batch
             for i in range(self.steps):
-                idx = order[i * self.bs:(i + 1) * self.bs]  # (bs,)
+                idx = order[i * self.bs + mine:i * self.bs + mine + self.share]  # (bs / world,)
                 x1, x2 = self.aug(torch.cat([self.x[idx]] * 2)).chunk(2)  # one call, parameters drawn per sample
                 yield x1, x2, idx
+        elif self.world > 1:
+            yield from self._loader(DataLoader(
+                self.dataset, batch_sampler=_RankBatches(len(self.dataset), self.steps, self.bs, self.rank,
+                                                         self.world, g),
+                num_workers=self.workers, pin_memory=self.device.type == "cuda", persistent_workers=False))
         else:
             loader = DataLoader(self.dataset, batch_size=self.bs, shuffle=True, drop_last=True, generator=g,
                                 num_workers=self.workers, pin_memory=self.device.type == "cuda",
                                 persistent_workers=False)
-            for x1, x2, idx in loader:
-                yield (x1.to(self.device, non_blocking=True), x2.to(self.device, non_blocking=True),
-                       idx.to(self.device, non_blocking=True))
+            yield from self._loader(loader)
+
+    def _loader(self, loader):
+        for x1, x2, idx in loader:
+            yield (x1.to(self.device, non_blocking=True), x2.to(self.device, non_blocking=True),
+                   idx.to(self.device, non_blocking=True))
+
+
+class _RankBatches(torch.utils.data.Sampler):
+    """The torchvision path's batches of one rank: its share of each step's global batch, in the
+    global order drawn from `generator` (the same on every rank)."""
+
+    def __init__(self, n, steps, bs, rank, world, generator):
+        self.n, self.steps, self.bs, self.rank, self.world, self.g = n, steps, bs, rank, world, generator
+
+    def __len__(self):
+        return self.steps
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=self.g).tolist()
+        share = self.bs // self.world
+        for i in range(self.steps):
+            start = i * self.bs + self.rank * share
+            yield order[start:start + share]
 
 
 def ssl_step(model, x1, x2, optimizer, scaler, dtype, idx=None):

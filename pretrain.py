@@ -4,6 +4,12 @@
     python pretrain.py --encoder convnet --epochs 30 --device cpu   # small enough for a laptop CPU
     python pretrain.py --method moco                             # MoCo v2 (or --method byol)
     python linear_eval.py --ckpt runs/<run name>                 # then evaluate the encoder
+    torchrun --nproc_per_node 4 pretrain.py --bs 1024            # 4 GPUs (or CPU processes), 256 images each
+
+Under torchrun every rank trains its share of each step's global batch (--bs stays the global
+batch) with DistributedDataParallel; BatchNorm is global across ranks (--no-sync-bn: per rank);
+SimCLR's loss contrasts each rank's anchors with the projections of all ranks; rank 0 alone
+writes the run directory (which every rank must see: one machine, or a shared file system).
 
 Writes runs/<name>/ (or --out-dir): config.json first, one line per epoch in metrics.jsonl
 (loss, lr, seconds, images/s, how often the positive ranks first, kNN accuracy every few
@@ -11,6 +17,7 @@ epochs), checkpoint.pt after every epoch, and encoder.pt (the encoder f and what
 at the end. The same command started again resumes from checkpoint.pt; a finished run is
 left as it is.
 """
+import argparse
 import math
 import os
 import shlex
@@ -21,6 +28,7 @@ import torch
 import augment
 import common
 import dataloader
+import dist
 import methods
 import models
 from common import UserError
@@ -70,6 +78,10 @@ def build_parser():
     p.add_argument("--ema", type=common.fraction, default=0.99,
                    help="moco: key-network momentum; byol: base target momentum, rising to 1 (default: 0.99)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA; the plain module is saved)")
+    p.add_argument("--sync-bn", action=argparse.BooleanOptionalAction, default=True,
+                   help="under torchrun: BatchNorm statistics over the global batch, SimCLR's global BN "
+                        "(--no-sync-bn: per rank); MoCo's key network stays per rank for shuffle-BN. "
+                        "No effect with one process (default: on)")
     p.set_defaults(epochs=500, bs=256, lr=0.12)
     return p
 
@@ -118,13 +130,17 @@ def save_encoder(method, args, path):
 
 def main(args):
     check_args(args)
-    device = common.resolve_device(args.device)
+    device = dist.init(common.resolve_device(args.device))  # under torchrun: join the group, cuda:LOCAL_RANK
+    rank, world = dist.rank(), dist.world_size()
+    if args.bs % world:
+        raise UserError(f"--bs {args.bs} (the global batch) must be a multiple of the {world} processes")
+    say = print if dist.is_main() else (lambda *a, **k: None)  # rank 0 speaks for all
     dtype = common.amp_dtype(args.amp, device)  # before anything is written: --amp fp16 on a CPU is an error
     out = args.out_dir
     encoder_path = os.path.join(out, "encoder.pt")
     check_resumable(out, args)
     if os.path.exists(encoder_path):
-        print(f"{out} is finished (encoder.pt exists); nothing to do. Next: python linear_eval.py --ckpt {out}")
+        say(f"{out} is finished (encoder.pt exists); nothing to do. Next: python linear_eval.py --ckpt {out}")
         return out
     hint = cpu_hint(args, device)
     if hint:
@@ -139,6 +155,12 @@ def main(args):
 
     method = methods.build_method(args.method, args.encoder, args.head, args.proj_dim, args.hidden_dim,
                                   args.tau, args.queue_size, args.ema).to(device)
+    if world > 1:
+        # the model was built alike on every rank (same seed); from here each rank draws its own
+        # augmentations, reproducibly: its random streams are seeded by (seed, rank)
+        common.seed_everything(args.seed * 1000 + rank + 1)
+        if args.sync_bn:
+            dist.convert_sync_batchnorm(method, skip=method.local_bn)
     views = common.TwoViews(x_train[subset], args, device)
     steps, total, warmup = schedule(args, views.steps)
     if args.steps:
@@ -149,27 +171,36 @@ def main(args):
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         method = method.to(memory_format=torch.channels_last)
-    model = torch.compile(method) if args.compile else method  # `method` stays the plain module
+    model = method  # `method` stays the plain module: what is saved, what after_step moves
+    if world > 1:  # averages the gradients over ranks; broadcasts rank 0's weights and buffers first
+        model = torch.nn.parallel.DistributedDataParallel(method, device_ids=[device] if device.type == "cuda" else None)
+    model = torch.compile(model) if args.compile else model
 
     ckpt_path, metrics_path = os.path.join(out, "checkpoint.pt"), os.path.join(out, "metrics.jsonl")
     start = 0
     if os.path.exists(ckpt_path):
         def restore(state):
+            if state.get("world_size", 1) != world:
+                raise UserError(f"{ckpt_path} was written by a run of {state.get('world_size', 1)} process(es); "
+                                f"resume it with as many (this is {world}), or choose another --out-dir")
             method.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scaler.load_state_dict(state["scaler"])
-            common.set_rng_state(state["rng"])
+            common.set_rng_state(state["rng_ranks"][rank] if world > 1 else state["rng"])
             return state["epoch"]
         start = common.resume_from(ckpt_path, restore)
-        common.truncate_jsonl(metrics_path, start)
+        if dist.is_main():
+            common.truncate_jsonl(metrics_path, start)
         common.say(f"resuming {out} after epoch {start}/{args.epochs}")
-    else:
-        common.write_config(out, args, "pretrain", device, schedule={
+    elif dist.is_main():
+        common.write_config(out, args, "pretrain", device, world_size=world, schedule={
             "images": len(subset), "steps_per_epoch": steps, "total_steps": total, "warmup_steps": warmup})
         common.truncate_jsonl(metrics_path, 0)
-    print(f"{args.method} | {args.encoder} + head {args.head} | {len(subset)} images, {steps} steps/epoch, "
+    dist.barrier()  # every rank has decided whether it resumes before rank 0 writes a checkpoint
+    say(f"{args.method} | {args.encoder} + head {args.head} | {len(subset)} images, {steps} steps/epoch, "
           f"{total} steps, warm-up {warmup} | "
-          f"aug {args.aug} ({'batched' if views.batched else 'torchvision'}) | lr {lr:g} | {device_label(device, dtype)}",
+          f"aug {args.aug} ({'batched' if views.batched else 'torchvision'}) | lr {lr:g} | {device_label(device, dtype)}"
+          + (f" | {world} processes x {args.bs // world} images{', global BN' if args.sync_bn else ''}" if world > 1 else ""),
           flush=True)
 
     from tqdm import tqdm
@@ -180,7 +211,8 @@ def main(args):
         method.train()
         t0, loss_sum, top1_sum = time.time(), 0.0, 0.0
         n_steps = min(steps, total - epoch * steps)  # the last epoch of a --steps run is cut short
-        bar = tqdm(views.epoch(epoch), total=n_steps, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, disable=None)
+        bar = tqdm(views.epoch(epoch), total=n_steps, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False,
+                   disable=None if dist.is_main() else True)
         for i, (x1, x2, idx) in enumerate(bar):
             if i == n_steps:
                 break
@@ -195,7 +227,7 @@ def main(args):
                 common.say(early)
             if i % 10 == 0 and not bar.disable:
                 bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{optimizer.param_groups[0]['lr']:.3g}")
-        epoch_loss = float(loss_sum / n_steps)
+        epoch_loss = float(dist.all_reduce_mean(loss_sum) / n_steps)  # the global batch's loss
         if not math.isfinite(epoch_loss):  # checked before anything of this epoch is saved
             raise UserError(f"the loss became {epoch_loss} during epoch {epoch + 1}; {ckpt_path} still holds "
                             f"the last good epoch ({epoch}). Try a lower --lr")
@@ -203,22 +235,28 @@ def main(args):
         record = {"epoch": epoch + 1, "step": epoch * steps + n_steps, "loss": epoch_loss,
                   "lr": optimizer.param_groups[0]["lr"], "seconds": seconds, "img_per_s": n_steps * args.bs / seconds}
         if "pos_top1" in stats:
-            record["pos_top1"] = float(top1_sum / n_steps)
+            record["pos_top1"] = float(dist.all_reduce_mean(top1_sum) / n_steps)
+        rng = dist.all_gather_object(common.rng_state())  # every rank's random streams, for resuming
+        if not dist.is_main():
+            continue  # rank 0 alone measures, writes and prints
         if args.knn_every and ((epoch + 1) % args.knn_every == 0 or epoch + 1 == args.epochs):
             bank = common.extract_features(method.encoder, knn_bank[0], device, dtype=dtype)
             test = common.extract_features(method.encoder, x_test, device, dtype=dtype)
             record["knn_top1"] = common.knn_accuracy(bank, knn_bank[1], test, y_test)
         common.append_jsonl(metrics_path, record)
         common.save_atomic({"model": method.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scaler": scaler.state_dict(), "epoch": epoch + 1, "rng": common.rng_state()}, ckpt_path)
+                            "scaler": scaler.state_dict(), "epoch": epoch + 1, "rng": rng[0],
+                            **({"world_size": world, "rng_ranks": rng} if world > 1 else {})}, ckpt_path)
         eta = progress.eta()  # the loss was read above: the host has waited for the device already
         print(" | ".join([f"epoch {epoch + 1}/{args.epochs}", f"loss {record['loss']:.4f}",
                           f"lr {record['lr']:.4f}", f"{record['img_per_s']:.0f} img/s", f"{seconds:.1f} s"]
                          + [f"{k} {record[k]:.2f}" for k in ("pos_top1", "knn_top1") if k in record]
                          + ([eta] if eta else [])), flush=True)
 
-    save_encoder(method, args, encoder_path)
-    print(f"saved {encoder_path}. Next: python linear_eval.py --ckpt {out}")
+    if dist.is_main():
+        save_encoder(method, args, encoder_path)
+    dist.barrier()  # encoder.pt is there before any rank returns
+    say(f"saved {encoder_path}. Next: python linear_eval.py --ckpt {out}")
     return out
 
 
