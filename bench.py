@@ -193,6 +193,7 @@ def bench_train_one(device, encoder, backend, amp, bs, warmup, steps):
     args = pretrain.build_parser().parse_args(
         ["--encoder", encoder, "--bs", str(bs), "--aug-backend", backend, "--amp", amp,
          "--workers", str(os.cpu_count() or 1)])
+    pretrain.check_args(args)  # resolves --lr from --optimizer
     torch.manual_seed(0)
     if device.type == "cuda":
         torch.cuda.empty_cache()

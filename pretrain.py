@@ -37,7 +37,7 @@ from common import UserError
 # cannot be resumed with this command (the other flags -- workers, device -- may change).
 RECIPE = ("method", "encoder", "head", "proj_dim", "hidden_dim", "aug", "tau", "bs", "lr", "wd",
           "epochs", "steps", "warmup_epochs", "warmup_steps", "fraction", "seed", "queue_size", "ema",
-          "aug_backend")
+          "aug_backend", "optimizer", "lr_scaling")
 
 
 def build_parser():
@@ -78,19 +78,34 @@ def build_parser():
     p.add_argument("--ema", type=common.fraction, default=0.99,
                    help="moco: key-network momentum; byol: base target momentum, rising to 1 (default: 0.99)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA; the plain module is saved)")
+    p.add_argument("--optimizer", choices=("sgd", "lars"), default="sgd",
+                   help="sgd = SGD with momentum 0.9; lars = LARS as SimCLR uses it for large batches (momentum "
+                        "0.9, trust coefficient 0.001, biases and BatchNorm excluded from adaptation and decay) "
+                        "(default: sgd)")
+    p.add_argument("--lr-scaling", choices=("linear", "sqrt"), default="linear",
+                   help="linear: lr = --lr x bs / 256; sqrt: lr = --lr x sqrt(bs) (SimCLR App. B.1). Default --lr: "
+                        "0.12 for sgd, 0.3 for lars (linear), 0.075 for lars with sqrt, 0.0075 for sgd with sqrt "
+                        "(= 0.12 at bs 256) (default: linear)")
     p.add_argument("--sync-bn", action=argparse.BooleanOptionalAction, default=True,
                    help="under torchrun: BatchNorm statistics over the global batch, SimCLR's global BN "
                         "(--no-sync-bn: per rank); MoCo's key network stays per rank for shuffle-BN. "
                         "No effect with one process (default: on)")
-    p.set_defaults(epochs=500, bs=256, lr=0.12)
+    p.set_defaults(epochs=500, bs=256, lr=None)
     return p
+
+
+# --lr when not given, by (--optimizer, --lr-scaling): SGD's 0.12 per 256 images is this
+# project's CIFAR-10 default; LARS takes SimCLR's own rates (App. B.1: 0.3 x bs / 256, or
+# 0.075 x sqrt(bs)), whose size the trust ratio (about 1e-3 x ||w|| / ||g||) scales down.
+DEFAULT_LR = {("sgd", "linear"): 0.12, ("sgd", "sqrt"): 0.12 / 16, ("lars", "linear"): 0.3, ("lars", "sqrt"): 0.075}
 
 
 def default_out_dir(a):
     tau = "" if a.method == "byol" else f"_t{a.tau:g}"
     length = f"_st{a.steps}" if a.steps else f"_e{a.epochs}"
+    opt = ("_lars" if a.optimizer == "lars" else "") + ("_sqrt" if a.lr_scaling == "sqrt" else "")
     return os.path.join("runs", f"{a.method}_{a.encoder}_{a.head}_{a.aug}{tau}_bs{a.bs}{length}"
-                                f"_f{a.fraction:g}_s{a.seed}")
+                                f"_f{a.fraction:g}_s{a.seed}{opt}")
 
 
 def check_args(a):
@@ -101,6 +116,8 @@ def check_args(a):
         raise UserError(f"--queue-size {a.queue_size} must hold at least one batch of keys (2 x --bs = {2 * a.bs})")
     if a.tau is None:
         a.tau = methods.DEFAULT_TAU[a.method]
+    if a.lr is None:
+        a.lr = DEFAULT_LR[a.optimizer, a.lr_scaling]
     a.out_dir = a.out_dir or default_out_dir(a)
 
 
@@ -165,8 +182,8 @@ def main(args):
     steps, total, warmup = schedule(args, views.steps)
     if args.steps:
         args.epochs = -(-total // steps)  # the epochs --steps implies, the last one cut short
-    lr = common.scaled_lr(args.lr, args.bs)
-    optimizer = common.sgd(method.parameters(), lr, args.wd)
+    lr = common.scaled_lr(args.lr, args.bs, args.lr_scaling)
+    optimizer = (common.lars if args.optimizer == "lars" else common.sgd)(method.parameters(), lr, args.wd)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
