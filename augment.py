@@ -285,7 +285,7 @@ def adjust_hue(x, factor):
         v == r, g - b, torch.where(v == g, (b - r).add_(chroma, alpha=2), (r - g).add_(chroma, alpha=4))
     )
     sixths.div_(chroma.clamp(min=1e-12)).add_(6 * factor.view(-1, 1, 1))  # grey: 0 / tiny = 0
-    offsets = torch.tensor([5.0, 3.0, 1.0], device=x.device).view(1, 3, 1, 1)
+    offsets = constant((5.0, 3.0, 1.0), x.device).view(1, 3, 1, 1)
     k = (offsets + sixths.unsqueeze(1)).remainder_(6.0)  # (B, 3, H, W)
     # v - chroma * clamp(min(k, 4 - k), 0, 1), written in place on one new tensor
     return torch.minimum(k, 4.0 - k).clamp_(0, 1).mul_(chroma.unsqueeze(1)).neg_().add_(v.unsqueeze(1))
@@ -342,17 +342,30 @@ def gaussian_blur(x, sigma, kernel_size=BLUR_KERNEL):
     return F.conv2d(x, weight, groups=B * C).view(B, C, H, W)
 
 
+_CONSTANTS = {}
+
+
+def constant(values, device, dtype=torch.float32):
+    """A small constant tensor (mean, std, hue offsets) on `device`, made there once and then
+    reused: torch.tensor(list, device=cuda) in every step would copy from the host and make the
+    host wait each time. Treat it as read-only."""
+    key = (tuple(values), torch.device(device), dtype)
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = torch.tensor(key[0], dtype=dtype).to(key[1])
+    return _CONSTANTS[key]
+
+
 def normalize(x, mean=CIFAR_MEAN, std=CIFAR_STD):
     """(x - mean) / std per channel, like transforms.Normalize. x: (B, 3, H, W)."""
-    mean = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-    std = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    mean = constant(mean, x.device, x.dtype).view(1, -1, 1, 1)
+    std = constant(std, x.device, x.dtype).view(1, -1, 1, 1)
     return (x - mean).div_(std)
 
 
 def denormalize(x, mean=CIFAR_MEAN, std=CIFAR_STD):
     """Inverse of normalize, e.g. to plot views."""
-    mean = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-    std = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    mean = constant(mean, x.device, x.dtype).view(1, -1, 1, 1)
+    std = constant(std, x.device, x.dtype).view(1, -1, 1, 1)
     return x * std + mean
 
 

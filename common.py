@@ -92,6 +92,9 @@ def parent_parser():
                    help="mixed precision (autocast; losses stay float32): auto = bf16 on GPUs that have it "
                         "(else fp16) and on CPUs with bf16 instructions (else off) (default: auto)")
     g.add_argument("--out-dir", help="run directory (default: runs/<descriptive name>)")
+    g.add_argument("--deterministic", action="store_true",
+                   help="CUDA: deterministic cuDNN/cuBLAS kernels and no cudnn.benchmark, so that a resumed run "
+                        "equals the uninterrupted one bit for bit on a GPU too (slower; default: off)")
     return p
 
 
@@ -139,6 +142,33 @@ def resolve_device(name):
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
+
+
+def set_backends(args, device, benchmark=False):
+    """cuDNN's settings for this run. benchmark: let cuDNN time its kernels and keep the fastest
+    (pretrain.py: its input shapes never change), which makes results depend on that choice;
+    --deterministic turns it off and asks for deterministic algorithms (warn_only: the few ops
+    without one warn instead of failing). The CPU needs neither."""
+    if device.type != "cuda":
+        return
+    if getattr(args, "deterministic", False):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's condition for determinism
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = benchmark
+
+
+def load_scaler(scaler, state, path):
+    """Restore a GradScaler, across precisions: a checkpoint written without fp16 loss scaling
+    (bf16, float32, a CPU: its scaler was disabled and saved nothing) resumed under fp16 (what
+    --amp auto picks on a V100 or T4) starts a fresh scaler, with a note, instead of failing in
+    GradScaler.load_state_dict; a disabled scaler ignores a saved state."""
+    if scaler.is_enabled() and not state:
+        say(f"note: {path} was written without fp16 loss scaling; resuming under fp16 with a fresh GradScaler")
+        return
+    scaler.load_state_dict(state)
 
 
 def device_name(device):
@@ -588,8 +618,8 @@ def knn_bank(y_train):
 def normalize_batch(x_uint8):
     """uint8 (B, 3, 32, 32) -> float (B, 3, 32, 32) standardised with the CIFAR-10 statistics:
     augment.eval_transform() without the trip through PIL."""
-    mean = torch.tensor(augment.CIFAR_MEAN, device=x_uint8.device).view(1, 3, 1, 1)
-    std = torch.tensor(augment.CIFAR_STD, device=x_uint8.device).view(1, 3, 1, 1)
+    mean = augment.constant(augment.CIFAR_MEAN, x_uint8.device).view(1, 3, 1, 1)  # made once per device
+    std = augment.constant(augment.CIFAR_STD, x_uint8.device).view(1, 3, 1, 1)
     return (x_uint8.float() / 255 - mean) / std
 
 
@@ -679,6 +709,7 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
                                 f"{diff}); choose another --out-dir")
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
+            load_scaler(scaler, state.get("scaler", {}), checkpoint_path)  # older checkpoints have none
             set_rng_state(state["rng"])
             return state["epoch"], state["history"]
         start, history = resume_from(checkpoint_path, restore)
@@ -715,7 +746,7 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
             append_jsonl(metrics_path, record)
         if checkpoint_path:
             save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "epoch": epoch + 1, "history": history, "rng": rng_state(), "recipe": recipe}, checkpoint_path)
+                         "scaler": scaler.state_dict(), "epoch": epoch + 1, "history": history, "rng": rng_state(), "recipe": recipe}, checkpoint_path)
         if (epoch == start or epoch + 1 == epochs or (epoch + 1) % every == 0
                 or time.monotonic() - last_line >= 120):
             eta = progress.eta()
@@ -748,7 +779,8 @@ def tensor_batches(x, y, bs, shuffle, seed=0, drop_last=False):
     """Minibatches of in-memory tensors (features or uint8 images already on the device)."""
     n = len(x)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)) if shuffle else torch.arange(n)
+    order = order.to(x.device)  # once per epoch, not once per batch: each copy makes the host wait
     stop = n - n % bs if drop_last else n
     for i in range(0, stop, bs):
-        idx = order[i:i + bs].to(x.device)
+        idx = order[i:i + bs]
         yield x[idx], y[idx]

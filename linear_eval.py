@@ -110,6 +110,7 @@ def main(args):
     if args.wd is None:
         args.wd = common.SUPERVISED_WD if args.finetune else 0.0
     device = common.resolve_device(args.device)
+    common.set_backends(args, device)
     dtype = common.amp_dtype(args.amp, device)  # for the encoder; the linear layer on fixed features stays float32
     common.seed_everything(args.seed)  # before any model is built: the random-init encoder too
     encoder, source = load_encoder(args)

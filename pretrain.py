@@ -185,8 +185,8 @@ def main(args):
     lr = common.scaled_lr(args.lr, args.bs, args.lr_scaling)
     optimizer = (common.lars if args.optimizer == "lars" else common.sgd)(method.parameters(), lr, args.wd)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    common.set_backends(args, device, benchmark=True)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
         method = method.to(memory_format=torch.channels_last)
     model = method  # `method` stays the plain module: what is saved, what after_step moves
     if world > 1:  # averages the gradients over ranks; broadcasts rank 0's weights and buffers first
@@ -202,7 +202,7 @@ def main(args):
                                 f"resume it with as many (this is {world}), or choose another --out-dir")
             method.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
-            scaler.load_state_dict(state["scaler"])
+            common.load_scaler(scaler, state["scaler"], ckpt_path)
             common.set_rng_state(state["rng_ranks"][rank] if world > 1 else state["rng"])
             return state["epoch"]
         start = common.resume_from(ckpt_path, restore)

@@ -31,6 +31,7 @@ def build_parser():
 
 def main(args):
     device = common.resolve_device(args.device)
+    common.set_backends(args, device)
     dtype = common.amp_dtype(args.amp, device)
     out = args.out_dir or os.path.join("runs", f"supervised_{args.encoder}_lf{args.label_fraction:g}"
                                                 f"_e{args.epochs}_s{args.seed}")
