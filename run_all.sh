@@ -7,6 +7,10 @@
 #   bash run_all.sh --smoke --data-dir tests/data   # every stage on a tiny budget (tests, CI)
 #   bash run_all.sh --only tau,head --seeds 3       # some studies, each run with seeds 0, 1, 2
 #   bash run_all.sh --quick --dry-run  # list the runs and their commands, run nothing
+#   bash run_all.sh --gpus 0,1,2,3     # independent runs side by side, one per GPU
+#   bash run_all.sh --list > jobs.txt  # one self-contained command line per run, for xargs -P or
+#                                      # a SLURM job array; then `bash run_all.sh` writes the report
+#   bash run_all.sh --only bs,bs_steps --bss 256,512,1024,2048 --optimizer lars   # large batches, LARS
 #
 # Each study varies one setting from one shared default; the default run is trained once and
 # reused by every study. Finished runs are skipped and interrupted ones resume, so the script
@@ -16,13 +20,21 @@
 # results/<grid>/REPORT.md. A run whose records are there is not trained again, so committed
 # records let a long grid be finished piece by piece, in several sittings.
 #
+# A run is its pre-training and the evaluations of its encoder (the label study's evaluations of
+# the default encoder belong to the default run), so runs depend on nothing but themselves:
+# --gpus runs them concurrently (the default run, the longest, first), CUDA_VISIBLE_DEVICES
+# naming one GPU per run; --list prints them (what is not done yet) as lines `pretrain && eval
+# && ...`. --optimizer lars pre-trains with LARS (runs/<grid>_lars/, results/<grid>_lars/, so
+# the SGD grid stays as it is); --bss sets the batch sizes of the bs and bs_steps studies.
+#
 # Options: --quick | --smoke, --only STUDY[,STUDY], --seeds K, --data-dir DIR, --device D,
-# --no-download, --dry-run, --python PATH (default: $PYTHON, else the first of python3 and
-# python that can import torch).
+# --no-download, --dry-run, --gpus ID[,ID], --list, --optimizer sgd|lars, --bss BS[,BS],
+# --python PATH (default: $PYTHON, else the first of python3 and python that can import torch).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 GRID=full; ONLY=""; SEEDS=1; DATA_DIR=data; DRY=0; DEVICE=auto; EXTRA=(); PT_EXTRA=(); PY="${PYTHON:-}"
+MODE=seq; GPU_IDS=(); OPTIMIZER=sgd; BSS_FLAG=""
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 die() { echo "run_all.sh: error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -36,6 +48,11 @@ while [ $# -gt 0 ]; do
     --python) [ $# -ge 2 ] || die "--python needs an interpreter"; PY="$2"; shift ;;
     --no-download) EXTRA+=(--no-download) ;;
     --dry-run) DRY=1 ;;
+    --gpus) [[ "${2:-}" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--gpus needs GPU ids, e.g. 0,1,2,3"
+            IFS=, read -r -a GPU_IDS <<< "$2"; MODE=gpus; shift ;;
+    --list) MODE=list ;;
+    --optimizer) [[ "${2:-}" =~ ^(sgd|lars)$ ]] || die "--optimizer needs sgd or lars"; OPTIMIZER="$2"; shift ;;
+    --bss) [[ "${2:-}" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--bss needs batch sizes, e.g. 256,512,1024"; BSS_FLAG="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option '$1' (see bash run_all.sh --help)" ;;
   esac
@@ -56,6 +73,7 @@ elif ! "$PY" -c "import torch" >/dev/null 2>&1; then
 fi
 
 STUDIES=(aug encoder floor tau bs bs_steps head method fraction fraction_steps label)
+[ "$MODE" = list ] && [ "$DRY" = 1 ] && die "--list already runs nothing; leave out --dry-run"
 for s in ${ONLY//,/ }; do
   [[ " ${STUDIES[*]} " == *" $s "* ]] || die "unknown study '$s' (choose from ${STUDIES[*]})"
 done
@@ -80,6 +98,7 @@ case "$GRID" in
          ENCODERS=(convnet resnet18); BSS=(8 16); FRACTIONS=(0.5 1.0); LABEL_FRACTIONS=(0.5 1.0)
          EXTRA+=(--workers 0); PT_EXTRA=(--queue-size 64) ;;
 esac
+[ -n "$BSS_FLAG" ] && IFS=, read -r -a BSS <<< "$BSS_FLAG"
 FRACTION=${FRACTIONS[0]}
 # Studies at an equal number of steps (bs_steps, fraction_steps) give every run the default
 # run's steps and warm-up: 10% of CIFAR-10 is 5,000 images, 5000 // bs steps per epoch.
@@ -88,8 +107,10 @@ REF_WARMUP=$(( (10 * STEPS_PER_EPOCH < REF_STEPS / 10) ? 10 * STEPS_PER_EPOCH : 
 if [ "$GRID" = smoke ]; then  # the fixture data is tiny: pre-train on all of it; steps: plumbing only
   FRACTION=1.0; REF_STEPS=2; REF_WARMUP=1
 fi
-ROOT=runs/$GRID
-RECORDS=results/$GRID/runs  # the small records of every finished run, which the report reads
+TAG=$GRID; OPT_SUFFIX=""
+if [ "$OPTIMIZER" = lars ]; then TAG=${GRID}_lars; OPT_SUFFIX=_lars; PT_EXTRA+=(--optimizer lars); fi
+ROOT=runs/$TAG
+RECORDS=results/$TAG/runs  # the small records of every finished run, which the report reads
 COMMON=(--data-dir "$DATA_DIR" --device "$DEVICE" "${EXTRA[@]}")
 
 # ------------------------------------------------------------------ running one thing
@@ -117,14 +138,26 @@ record() {  # copy a run's small records (never weights or checkpoints) next to 
   return 0
 }
 
+# The runs of --gpus and --list: JOB names the run the next steps belong to (its directory);
+# each job is its steps, in order, one `step ...` line each, and JOB_KEYS their order.
+JOB=""; declare -A JOBS; JOB_KEYS=()
+
+queue() {  # queue DIR DONE_FILE COMMAND...: add a step to the current job (once)
+  local key=${JOB:-$1} line
+  line=$(printf '%q ' step "$@")
+  [ -n "${JOBS[$key]+x}" ] || JOB_KEYS+=("$key")
+  [[ "${JOBS[$key]:-}" == *"$line"* ]] || JOBS[$key]+="$line"$'\n'
+}
+
 step() {  # step DIR DONE_FILE COMMAND...: run COMMAND unless DONE_FILE is in DIR or its records
   local dir=$1 done_file=$2; shift 2
   if [ "$DRY" = 1 ]; then echo "  $*"; return 0; fi
   if [ -e "$dir/$done_file" ]; then echo "  done: $dir/$done_file"; record "$dir"; return 0; fi
   if recorded "$(basename "$dir")" "$done_file"; then echo "  recorded: $RECORDS/$(basename "$dir")/$done_file"; return 0; fi
+  if [ "$MODE" != seq ] && [ -z "${IN_JOB:-}" ]; then queue "$dir" "$done_file" "$@"; echo "  queued: $*"; return 0; fi
   mkdir -p "$dir"; rm -f "$dir/FAILED"
-  echo "  running: $*"
-  echo "### $(date -Iseconds) $*" >> "$dir/log.txt"
+  echo "  running${CUDA_VISIBLE_DEVICES:+ on GPU $CUDA_VISIBLE_DEVICES}: $*"
+  echo "### $(date -Iseconds)${CUDA_VISIBLE_DEVICES:+ CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES} $*" >> "$dir/log.txt"
   if ! "$@" >> "$dir/log.txt" 2>&1; then
     echo "$* failed; log: $dir/log.txt" > "$dir/FAILED"
     echo "run_all.sh: failed: $*" >&2
@@ -153,8 +186,9 @@ pretrain() {
   local t="_t${tau}"; [ "$method" = byol ] && t=""  # BYOL has no temperature
   local length="_e${epochs}" length_flags=(--epochs "$epochs")
   if [ -n "$steps" ]; then length="_st${steps}"; length_flags=(--steps "$steps" --warmup-steps "$REF_WARMUP"); fi
-  local name="${method}_${enc}_${head}_${aug}${t}_bs${bs}${length}_f${frac}_s${seed}"
+  local name="${method}_${enc}_${head}_${aug}${t}_bs${bs}${length}_f${frac}_s${seed}${OPT_SUFFIX}"
   local dir="$ROOT/$name"
+  JOB=$dir
   local tau_flag=(--tau "$tau"); [ "$method" = byol ] && tau_flag=()
   PT_CMD=("$PY" pretrain.py "${COMMON[@]}" "${PT_EXTRA[@]}" --method "$method" --encoder "$enc" \
       --head "$head" --aug "$aug" "${tau_flag[@]}" --bs "$bs" --fraction "$frac" "${length_flags[@]}" \
@@ -172,7 +206,7 @@ pretrain() {
     SEEN[$name]=1
     step "$dir" encoder.pt "${PT_CMD[@]}"
     local features=()  # the 2-D picture's features: of the default run's first seed only (1 MB each)
-    [ "$name" = "simclr_${ENC}_bn_simclr_t0.5_bs${BS}_e${EPOCHS}_f${FRACTION}_s0" ] && features=(--save-features)
+    [ "$name" = "simclr_${ENC}_bn_simclr_t0.5_bs${BS}_e${EPOCHS}_f${FRACTION}_s0${OPT_SUFFIX}" ] && features=(--save-features)
     step "$dir" linear_eval.json "$PY" linear_eval.py "${COMMON[@]}" --ckpt "$dir" --epochs "$LIN_EPOCHS" \
       --seed "$seed" "${features[@]}"
   fi
@@ -185,6 +219,7 @@ pretrain() {
 # floor STUDY ENCODER SEED: linear evaluation of the encoder untrained, as every trained one is
 floor() {
   local dir="$ROOT/random-init_$2_s$3" features=()
+  JOB=$dir
   [ "$2" = "$ENC" ] && [ "$3" = 0 ] && features=(--save-features)
   note_study "$1" "${dir#"$ROOT"/}"
   echo "[$1] random-init $2"
@@ -193,6 +228,7 @@ floor() {
 }
 
 # ------------------------------------------------------------------ the studies
+if [ "$MODE" = list ]; then exec 3>&1 1>&2; fi  # --list: the job lines alone on stdout
 echo "grid: $GRID, runs in $ROOT, records in $RECORDS, data in $DATA_DIR, seeds: $SEEDS, python: $PY"
 for seed in $(seq 0 $((SEEDS - 1))); do
   # each encoder's random-init floor: what pre-training is measured against
@@ -224,6 +260,8 @@ for seed in $(seq 0 $((SEEDS - 1))); do
         case $kind in supervised|finetune) ep=$SUP_EPOCHS ;; *) ep=$LIN_EPOCHS ;; esac
         ep=$("$PY" -c "print(round($ep * min(10, 1 / $lf)))")
         dir="$ROOT/label_${kind}_lf${lf}_e${ep}_s${seed}"; note_study label "${dir#"$ROOT"/}"
+        # the evaluations of the default encoder belong to the default run; the others stand alone
+        case $kind in linear|finetune) JOB=$DEFAULT_DIR ;; *) JOB=$dir ;; esac
         case $kind in
           linear) done_file=linear_eval.json ;; finetune) done_file=finetune.json ;;
           supervised) done_file=supervised.json ;; random-init) done_file=linear_eval.json ;;
@@ -255,5 +293,46 @@ for seed in $(seq 0 $((SEEDS - 1))); do
 done
 
 if [ "$DRY" = 1 ]; then echo "(dry run: nothing was run)"; exit 0; fi
-"$PY" report.py "$RECORDS" --out "results/$GRID"
-echo "report: results/$GRID/REPORT.md"
+
+# The default run first: every study shares it and it carries the label study's evaluations.
+ORDER=()
+for key in "${JOB_KEYS[@]}"; do [[ "$key" == "$ROOT"/simclr_${ENC}_bn_simclr_t0.5_bs${BS}_e${EPOCHS}_f${FRACTION}_s* ]] && ORDER+=("$key"); done
+for key in "${JOB_KEYS[@]}"; do [[ " ${ORDER[*]} " == *" $key "* ]] || ORDER+=("$key"); done
+
+if [ "$MODE" = list ]; then  # one line per run not yet done: its steps' commands joined by &&
+  echo "(${#ORDER[@]} runs to do, one line each on stdout; run them from this folder, then run this command again without --list for the report)" >&2
+  for key in "${ORDER[@]}"; do
+    line=""
+    while IFS= read -r s; do
+      [ -z "$s" ] && continue
+      eval "set -- $s"; shift 3  # drop `step DIR DONE_FILE`
+      cmd=$(printf '%q ' "$@"); line+="${line:+ && }${cmd% }"
+    done <<< "${JOBS[$key]}"
+    echo "$line" >&3
+  done
+  exit 0
+fi
+
+if [ "$MODE" = gpus ]; then  # the runs side by side, one per GPU; a new one starts where one ends
+  declare -A GPU_OF
+  FREE=("${GPU_IDS[@]}"); FAILED_RUNS=0
+  finish_one() {
+    local pid rc=0
+    wait -n -p pid "${!GPU_OF[@]}" || rc=$?
+    [ "$rc" = 0 ] || FAILED_RUNS=$((FAILED_RUNS + 1))
+    FREE+=("${GPU_OF[$pid]}"); unset "GPU_OF[$pid]"
+  }
+  echo "running ${#ORDER[@]} runs on GPUs ${GPU_IDS[*]}"
+  for key in "${ORDER[@]}"; do
+    while [ ${#FREE[@]} -eq 0 ]; do finish_one; done
+    [ "$FAILED_RUNS" = 0 ] || break  # as the sequential grid: stop at a failure (running ones finish)
+    gpu=${FREE[0]}; FREE=("${FREE[@]:1}")
+    ( export CUDA_VISIBLE_DEVICES=$gpu IN_JOB=1
+      while IFS= read -r s; do [ -z "$s" ] || eval "$s"; done <<< "${JOBS[$key]}" ) &
+    GPU_OF[$!]=$gpu
+  done
+  while [ ${#GPU_OF[@]} -gt 0 ]; do finish_one; done
+  [ "$FAILED_RUNS" = 0 ] || die "$FAILED_RUNS run(s) failed (see the FAILED files and logs named above)"
+fi
+"$PY" report.py "$RECORDS" --out "results/$TAG"
+echo "report: results/$TAG/REPORT.md"

@@ -157,3 +157,59 @@ def test_deterministic_flag_is_shared_and_harmless_on_the_cpu():
     assert args.deterministic
     common.set_backends(args, torch.device("cpu"), benchmark=True)  # nothing to set on a CPU
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+# ---------------------------------------------------------------------------- on a GPU, where there is one
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@cuda
+@pytest.mark.parametrize("method", ["simclr", "moco", "byol"])
+def test_cuda_ssl_steps_never_wait_for_the_gpu(tiny_data, method):
+    """CUDA's own check: with the sync debug mode at "error", any operation in a step that makes
+    the host wait for the GPU (a .item(), a copy of Python data, a nonzero()) raises."""
+    _, (x_train, _, _, _) = tiny_data
+    args = argparse.Namespace(bs=16, seed=0, aug_backend="batched", aug="simclr", workers=0)
+    device = torch.device("cuda")
+    views = common.TwoViews(x_train, args, device)
+    model = methods.build_method(method, "convnet", "bn", 32, queue_size=64).to(device)
+    model = model.to(memory_format=torch.channels_last)
+    opt = common.sgd(model.parameters(), 0.1, 5e-4)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    batches = views.epoch(0)
+    common.ssl_step(model, *next(batches), opt, scaler, torch.bfloat16)  # warm-up: constants made here
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for step, (x1, x2, idx) in zip(range(STEPS), batches):
+            common.set_lr(opt, common.lr_at(step, 100, 0.1, 10))
+            common.ssl_step(model, x1, x2, opt, scaler, torch.bfloat16, idx)
+            model.after_step(step + 1, 100)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+
+
+@cuda
+def test_cuda_classifier_steps_never_wait_for_the_gpu(tiny_data):
+    _, (x_train, y_train, _, _) = tiny_data
+    device = torch.device("cuda")
+    x, y = common.images_on_device(x_train, y_train, device)
+    model = models.Classifier(models.ConvNet(widths=(8, 16)), frozen=False).to(device)
+    opt = common.sgd(model.parameters(), 0.1, 5e-4)
+    batches = common.image_batches(x, y, 8, train=True)
+    for i, (xb, yb) in enumerate(batches):
+        if i == 1:
+            torch.cuda.synchronize()
+            torch.cuda.set_sync_debug_mode("error")
+        try:
+            loss = torch.nn.functional.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        finally:
+            if i == STEPS:
+                torch.cuda.set_sync_debug_mode(0)
+        if i == STEPS:
+            break
+    torch.cuda.set_sync_debug_mode(0)

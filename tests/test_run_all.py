@@ -1,6 +1,7 @@
 """run_all.sh: the dry run lists the whole grid; the smoke grid runs every stage end to end on
 fixture data and produces a report with every table and figure; bad flags fail cleanly."""
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -150,3 +151,77 @@ def test_smoke_grid_end_to_end(tmp_path):
     assert clone.returncode == 0, clone.stdout[-3000:] + clone.stderr[-3000:]
     assert "running:" not in clone.stdout and "recorded:" in clone.stdout
     assert (work / "results" / "smoke" / "REPORT.md").read_text() == report
+
+
+def _work_copy(tmp_path):
+    """A folder with links to the scripts, so a run_all.sh that writes (studies.tsv, runs/) never
+    touches the repository's own folders."""
+    work = tmp_path / "work"
+    work.mkdir(parents=True)
+    for name in os.listdir(ROOT):
+        if name.endswith((".py", ".sh")):
+            os.symlink(os.path.join(ROOT, name), work / name)
+    return work
+
+
+def test_list_prints_one_self_contained_line_per_run(tmp_path):
+    work = _work_copy(tmp_path)
+    out = run_all("--list", "--quick", "--only", "tau,label", cwd=str(work))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    # 5 temperatures (0.5 is the default run) + supervised and random-init at 3 label fractions
+    assert len(lines) == 5 + 6
+    default = "runs/quick/simclr_convnet_bn_simclr_t0.5_bs256_e10_f0.1_s0"
+    first = lines[0].split(" && ")
+    assert "pretrain.py" in first[0] and f"--out-dir {default}" in first[0]  # the default run first ...
+    # ... with every evaluation of its encoder: its own and the label study's linear and fine-tuning
+    assert all(f"--ckpt {default}" in c for c in first[1:]) and len(first) == 2 + 3 + 3
+    assert sum("--finetune" in c for c in first) == 3
+    for line in lines[1:5]:  # each other run: its pre-training, then its evaluation of that encoder
+        pre, ev = line.split(" && ")
+        assert ev.endswith(pre.split("--out-dir ")[1].split()[0]) or pre.split("--out-dir ")[1] in ev
+    assert all("pretrain.py" not in l for l in lines[5:])
+    assert "runs to do" in out.stderr and "[tau]" in out.stderr  # the headers go to stderr
+    assert (work / "results" / "quick" / "runs" / "studies.tsv").exists()
+
+
+def test_list_and_gpus_flags_are_checked():
+    for flags in (["--gpus", "a,b"], ["--gpus"], ["--optimizer", "adam"], ["--bss", "x"], ["--list", "--dry-run"]):
+        out = run_all(*flags)
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, flags
+
+
+def test_lars_grid_goes_to_its_own_folders(tmp_path):
+    out = run_all("--list", "--only", "bs", "--bss", "256,2048", "--optimizer", "lars", cwd=str(_work_copy(tmp_path)))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 2 and all("--optimizer lars" in l and "runs/full_lars/" in l for l in lines)
+    assert "--bs 2048 " in lines[1] and lines[1].split("--out-dir ")[1].split()[0].endswith("_lars")
+
+
+@pytest.mark.slow
+def test_gpus_runs_side_by_side_and_equals_the_sequential_grid(tmp_path):
+    """--gpus with two fake GPU ids and --device cpu: the head study's three runs (each with its
+    evaluations on h and on z) run two at a time, each with its CUDA_VISIBLE_DEVICES, to the
+    sequential results."""
+    data = write_batches(str(tmp_path / "data"), *fake_cifar(8, 4))
+    results = {}
+    for mode, extra in (("seq", []), ("gpus", ["--gpus", "0,1"])):
+        work = _work_copy(tmp_path / mode)
+        out = run_all("--smoke", "--only", "head", "--device", "cpu", "--data-dir", data, "--no-download", *extra,
+                      cwd=str(work))
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        records = work / "results" / "smoke" / "runs"
+        results[mode] = {}
+        for run in sorted(os.listdir(records)):
+            for f in ("linear_eval.json", "linear_eval_z.json"):
+                if (records / run / f).exists():
+                    with open(records / run / f) as fh:
+                        r = json.load(fh)
+                    results[mode][run, f] = (r["test_acc"], r["history"][-1]["loss"])
+        if mode == "gpus":
+            logs = "".join((work / "runs" / "smoke" / d / "log.txt").read_text()
+                           for d in os.listdir(work / "runs" / "smoke"))
+            assert "CUDA_VISIBLE_DEVICES=0" in logs and "CUDA_VISIBLE_DEVICES=1" in logs
+    assert len(results["seq"]) == 3 + 3  # on h and on z, for each head
+    assert results["seq"] == results["gpus"]
