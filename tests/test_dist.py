@@ -282,3 +282,33 @@ def test_global_logits_with_one_rank_equal_the_plain_ones():
     logits, targets = losses.contrastive_logits(z_i, z_j, 0.5, (torch.cat([other_i, z_i]), torch.cat([other_j, z_j])), offset=6)
     assert logits.shape == (12, 24) and targets.tolist() == list(range(18, 24)) + list(range(6, 12))
     assert torch.isinf(logits[torch.arange(12), torch.cat([torch.arange(6, 12), torch.arange(18, 24)])]).all()
+
+
+# ---------------------------------------------------------------------------- each rank's share of a step
+
+def _views_of(rank, world, monkeypatch, x, backend):
+    import argparse
+    import augment
+    import common
+    monkeypatch.setattr(dist, "rank", lambda: rank)
+    monkeypatch.setattr(dist, "world_size", lambda: world)
+    args = argparse.Namespace(bs=8, seed=3, aug_backend=backend, aug="none", workers=0)
+    views = common.TwoViews(x, args, torch.device("cpu"))
+    monkeypatch.setattr(augment.BatchedAugment, "forward", lambda self, v, generator=None: v.float())
+    return [idx.tolist() for _, _, idx in views.epoch(1)]
+
+
+@pytest.mark.parametrize("backend", ["batched", "torchvision"])
+def test_ranks_split_each_global_batch_in_the_one_process_order(tiny_data, monkeypatch, backend):
+    """Each rank takes its bs / world images of each step; together, in rank order, they are the
+    global batch of one process (batched: the very same order; torchvision: the same for 1 or 2
+    ranks of the distributed sampler)."""
+    _, (x, _, _, _) = tiny_data
+    one = _views_of(0, 1, monkeypatch, x, "batched")
+    r0, r1 = (_views_of(r, 2, monkeypatch, x, backend) for r in (0, 1))
+    assert len(r0) == len(r1) == len(one) == len(x) // 8
+    assert all(len(b) == 4 for b in r0 + r1)
+    steps = [a + b for a, b in zip(r0, r1)]
+    if backend == "batched":
+        assert steps == one
+    assert len(set(sum(steps, []))) == len(sum(steps, []))  # no image twice in an epoch
