@@ -91,7 +91,7 @@ def spawn(args, interrupt=False):
     mp.spawn(_worker, args=(2, free_port(), args, interrupt), nprocs=2, join=True)
 
 
-@pytest.mark.parametrize("method", ["simclr", "moco"])
+@pytest.mark.parametrize("method", ["simclr", "moco", "byol"])
 def test_resume_under_two_processes_equals_uninterrupted(tiny_data, tmp_path, method):
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     spawn(argv(tiny_data[0], a, method))
@@ -100,12 +100,13 @@ def test_resume_under_two_processes_equals_uninterrupted(tiny_data, tmp_path, me
     assert torch.load(os.path.join(b, "checkpoint.pt"), weights_only=False)["epoch"] == 1
     spawn(argv(tiny_data[0], b, method))  # the same command again resumes
     ca, cb = (torch.load(os.path.join(d, "checkpoint.pt"), weights_only=False) for d in (a, b))
-    for k in ca["model"]:  # encoder, head, MoCo's key network and queue
+    for k in ca["model"]:  # encoder, head, MoCo's key network and queue, BYOL's target network
         assert torch.equal(ca["model"][k], cb["model"][k]), k
     for r in range(2):
         assert torch.equal(ca["rng_ranks"][r]["torch"], cb["rng_ranks"][r]["torch"])
     ma, mb = (read_metrics(os.path.join(d, "metrics.jsonl")) for d in (a, b))
     assert [(r["loss"], r["knn_top1"]) for r in ma] == [(r["loss"], r["knn_top1"]) for r in mb]
+    assert ma[-1]["loss"] == ma[-1]["loss"]  # finite
 
 
 def test_resume_with_another_number_of_processes_is_refused(tiny_data, tmp_path):
@@ -113,3 +114,13 @@ def test_resume_with_another_number_of_processes_is_refused(tiny_data, tmp_path)
     spawn(argv(tiny_data[0], out), interrupt=True)
     with pytest.raises(common.UserError, match="2 process"):
         run_main(pretrain, argv(tiny_data[0], out))
+
+
+def test_torchrun_refuses_a_batch_that_does_not_split(tiny_data, tmp_path):
+    out = str(tmp_path / "odd")
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                          "--master_port", str(free_port()), "pretrain.py", *argv(tiny_data[0], out), "--bs", "15"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode != 0
+    assert "--bs 15 (the global batch) must be a multiple of the 2 processes" in run.stderr
+    assert not os.path.exists(os.path.join(out, "config.json"))
