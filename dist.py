@@ -183,8 +183,9 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     torch.nn.SyncBatchNorm is the one to use on CUDA (convert_sync_batchnorm picks it there);
     it refuses CPU tensors, so gloo runs on the CPU use this one: the same mean and biased
     variance over all ranks' samples for normalising, the unbiased one for the running
-    statistics, with gradients through both sums. Same parameters and buffers as a BatchNorm,
-    so its state_dict loads into a plain one."""
+    statistics, with gradients through both sums (every rank must pass the same batch size, as
+    pretrain.py's ranks do). Same parameters and buffers as a BatchNorm, so its state_dict loads
+    into a plain one."""
 
     def _check_input_dim(self, x):
         if x.dim() < 2:

@@ -49,6 +49,7 @@ while [ $# -gt 0 ]; do
     --no-download) EXTRA+=(--no-download) ;;
     --dry-run) DRY=1 ;;
     --gpus) [[ "${2:-}" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--gpus needs GPU ids, e.g. 0,1,2,3"
+            (( BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 501 )) || die "--gpus needs bash 5.1 or newer (wait -n -p)"
             IFS=, read -r -a GPU_IDS <<< "$2"; MODE=gpus; shift ;;
     --list) MODE=list ;;
     --optimizer) [[ "${2:-}" =~ ^(sgd|lars)$ ]] || die "--optimizer needs sgd or lars"; OPTIMIZER="$2"; shift ;;
