@@ -125,12 +125,14 @@ def _worker(rank, world, port, out):
         mine = slice(rank * n, (rank + 1) * n)
         results = {}
         cases = (("simclr", tiny_simclr, torch.float32), ("moco", tiny_moco, torch.float32),
-                 ("byol", tiny_byol, torch.float32), ("simclr64", tiny_simclr, torch.float64))
+                 ("byol", tiny_byol, torch.float32), ("simclr64", tiny_simclr, torch.float64),
+                 ("simclr_local_bn", tiny_simclr, torch.float32))
         for name, build, dtype in cases:
             losses._float32 = keep_float64 if dtype == torch.float64 else _FLOAT32
             model = build().to(dtype)
             x1, x2 = x1.to(dtype), x2.to(dtype)
-            dist.convert_sync_batchnorm(model, skip=getattr(model, "local_bn", ()))
+            if name != "simclr_local_bn":  # --no-sync-bn: BatchNorm per rank
+                dist.convert_sync_batchnorm(model, skip=getattr(model, "local_bn", ()))
             if name == "moco":
                 model.key = fixed_keys(model)
             model.train()
@@ -205,6 +207,15 @@ def test_simclr_two_ranks_equal_one(two_ranks):
             assert loss_rel <= tol and g_rel <= tol and g_rel_tensor <= tol_tensor
         losses._float32 = _FLOAT32
         assert len(ref["grads"]) == len(list(tiny_simclr().parameters()))  # every parameter compared
+
+
+@pytest.mark.slow
+def test_per_rank_bn_is_not_the_global_batch(two_ranks):
+    """The equality above is not trivial: with BatchNorm per rank (--no-sync-bn) the same two
+    ranks compute another loss and other gradients."""
+    ref = one_process(tiny_simclr)
+    _, loss_rel, _, g_rel, _ = compare(ref, two_ranks[0]["simclr_local_bn"])
+    assert loss_rel > 1e-4 and g_rel > 1e-3
 
 
 @pytest.mark.slow
