@@ -613,10 +613,10 @@ def versus_floor_text(key, ranked, floor, noise):
     return text + "."
 
 
-def own_floor_text(ranked, noise):
+def own_floor_text(summaries, noise):
     """Encoder study: each encoder against its own untrained copy, under the rule."""
     parts = []
-    for s in ranked:
+    for s in summaries:
         if s["floor"]:
             gain = s["mean"] - mean_std(s["floor"])[0]
             verdict = Noise.compare(noise.est(s["lin"]), noise.est(s["floor"]))
@@ -629,10 +629,10 @@ def own_floor_text(ranked, noise):
             f"adds (points): {', '.join(parts)}.")
 
 
-def head_text(ranked, noise):
+def head_text(summaries, noise):
     """Head study: the probe on h against the probe on z = g(h), under the rule; none has z = h."""
     text = []
-    for s in ranked:
+    for s in summaries:
         if s["setting"] == NO_HEAD:
             text.append(f"For head = {NO_HEAD} there is no head, so z = h and the two probes are one: "
                         "no gap to report.")
@@ -664,9 +664,10 @@ def study_analysis(study, summaries, noise, floor=None):
         text.append(versus_floor_text(key, ranked, floor, noise))
     if study == "bs":
         text.append(steps_text(key, summaries))
-    text.append(own_floor_text(ranked, noise))
+    in_table_order = [s for s in summaries if s["lin"]]
+    text.append(own_floor_text(in_table_order, noise))
     if study == "head":
-        text.append(head_text(ranked, noise))
+        text.append(head_text(in_table_order, noise))
     return " ".join(t for t in text if t)
 
 
@@ -716,12 +717,14 @@ def plot_bars(summaries, key, title, path, floor=None, series=(("lin", "linear p
                         xytext=(0, 3), textcoords="offset points", fontsize=8)
             top = max(top, m + err, max(s[field]))
     own = [(x, np.mean(s["floor"])) for x, s in enumerate(done) if s["floor"]]
+    top = max([top] + [f for _, f in own])
     if own:
         ax.hlines([f for _, f in own], [x - 0.4 for x, _ in own], [x + 0.4 for x, _ in own],
                   color="black", linewidth=2, label="same encoder untrained")
     if floor is not None:
         m, sd, n = mean_std(floor["values"])
         sd = sd if n > 1 else 0.0
+        top = max(top, m + sd)
         ax.axhspan(m - sd, m + sd, color="grey", alpha=0.3, linewidth=0, gid="floor band")
         ax.axhline(m, color="black", linestyle="--", linewidth=1,
                    label=f"random-init floor ({floor_text(floor)})")
@@ -926,16 +929,18 @@ def label_section(runs, fig_dir, noise, floor):
 
 
 def commits_text(runs):
-    """'abc123 (all 38 runs)' or 'abc123 (30 runs), def456 (8 runs)' from the configs."""
+    """'commit abc123 (all 38 runs)' or 'commits abc123 (30 runs), def456 (8 runs)' from the configs."""
     counts = {}
     for r in runs.values():
         if r["config"]:
             commit = r["config"].get("commit") or "none recorded"
             counts[commit] = counts.get(commit, 0) + 1
     items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    if not items:
+        return "a commit none of them recorded"
     if len(items) == 1:
-        return f"{items[0][0]} (all {items[0][1]} runs)"
-    return ", ".join(f"{c} ({n} runs)" for c, n in items) or "none recorded"
+        return f"commit {items[0][0]} (all {items[0][1]} runs)"
+    return "commits " + ", ".join(f"{c} ({n} run{'s' if n > 1 else ''})" for c, n in items)
 
 
 def grid_name(runs):
@@ -978,7 +983,7 @@ def header_lines(title, runs, floors, noise, compared=True):
                      f"pre-training on this fraction of the training images: {fractions or 'unknown'}.")
     if grid:
         lines.append(f"- Grid: {grid} (as recorded in config.json).")
-    lines += [f"- Code: the runs were made by commit {commits_text(runs)}, as recorded in each run's "
+    lines += [f"- Code: the runs were made by {commits_text(runs)}, as recorded in each run's "
               f"config.json; torch {join_values(c.get('torch') for c in configs if c.get('torch'))}.",
               f"- Hardware: {join_values(devices)}"
               + (f"; precision (autocast): {join_values(precisions)}." if precisions else ".")]
