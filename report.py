@@ -15,9 +15,9 @@ are shown as mean ± sample std (n); one rule, stated in the report's header, de
 "better", "beats" or "falls" that the report writes.
 
 Usage:
-    python report.py results/quick/runs --out results/quick   # the committed records
-    python report.py runs/quick                      # full run dirs; writes results/quick/
-    python report.py runs/full --out results/full --title "SimCLR on CIFAR-10, full grid"
+    python report.py results/quick/runs              # the committed records; writes results/quick/
+    python report.py results/full/runs --out /tmp/full --title "SimCLR on CIFAR-10, full grid"
+    python report.py some/folder/of/runs --out /tmp/runs   # no studies.tsv: one table row per run
 
 Needs numpy and matplotlib only: no torch, and no checkpoint is ever loaded.
 """
