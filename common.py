@@ -551,6 +551,21 @@ def evaluate(model, batches):
     return 100.0 * top1 / n, 100.0 * top5 / n
 
 
+@torch.no_grad()
+def confusion_matrix(model, batches, num_classes=10):
+    """Counts [true class][predicted class] of `model` over the (x, y) batches, as nested lists
+    (JSON-ready): the per-class accuracies and the classes it confuses."""
+    was_training = model.training
+    model.eval()
+    counts = None
+    for x, y in batches:
+        pred = model(x).float().argmax(1)
+        batch = torch.bincount(y * num_classes + pred, minlength=num_classes ** 2)
+        counts = batch if counts is None else counts + batch
+    model.train(was_training)
+    return counts.view(num_classes, num_classes).tolist()
+
+
 def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoch, lr, wd,
                    device, dtype=None, checkpoint_path=None, metrics_path=None, recipe=None, desc="train"):
     """Train `model` (inputs -> logits) with cross-entropy, SGD + momentum and a per-step cosine

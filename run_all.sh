@@ -16,13 +16,13 @@
 # results/<grid>/REPORT.md. A run whose records are there is not trained again, so committed
 # records let a long grid be finished piece by piece, in several sittings.
 #
-# Options: --quick | --smoke, --only STUDY[,STUDY], --seeds K, --data-dir DIR, --device D,
-# --no-download, --dry-run, --python PATH (default: $PYTHON, else the first of python3 and
+# Options: --quick | --smoke, --only STUDY[,STUDY], --seeds K, --encoders NAME[,NAME] (those of
+# the encoder and floor studies), --data-dir DIR, --device D, --no-download, --dry-run, --python PATH (default: $PYTHON, else the first of python3 and
 # python that can import torch).
 set -euo pipefail
 cd "$(dirname "$0")"
 
-GRID=full; ONLY=""; SEEDS=1; DATA_DIR=data; DRY=0; DEVICE=auto; EXTRA=(); PT_EXTRA=(); PY="${PYTHON:-}"
+GRID=full; ONLY=""; SEEDS=1; ONLY_ENCODERS=""; DATA_DIR=data; DRY=0; DEVICE=auto; EXTRA=(); PT_EXTRA=(); PY="${PYTHON:-}"
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 die() { echo "run_all.sh: error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -34,6 +34,7 @@ while [ $# -gt 0 ]; do
     --data-dir) [ $# -ge 2 ] || die "--data-dir needs a folder"; DATA_DIR="$2"; shift ;;
     --device) [ $# -ge 2 ] || die "--device needs auto, cpu or cuda"; DEVICE="$2"; shift ;;
     --python) [ $# -ge 2 ] || die "--python needs an interpreter"; PY="$2"; shift ;;
+    --encoders) [ $# -ge 2 ] || die "--encoders needs a list of encoders"; ONLY_ENCODERS="$2"; shift ;;
     --no-download) EXTRA+=(--no-download) ;;
     --dry-run) DRY=1 ;;
     -h|--help) usage; exit 0 ;;
@@ -80,6 +81,12 @@ case "$GRID" in
          ENCODERS=(convnet resnet18); BSS=(8 16); FRACTIONS=(0.5 1.0); LABEL_FRACTIONS=(0.5 1.0)
          EXTRA+=(--workers 0); PT_EXTRA=(--queue-size 64) ;;
 esac
+if [ -n "$ONLY_ENCODERS" ]; then
+  for e in ${ONLY_ENCODERS//,/ }; do
+    [[ " convnet resnet18 resnet34 resnet50 " == *" $e "* ]] || die "unknown encoder '$e' (choose from convnet resnet18 resnet34 resnet50)"
+  done
+  read -r -a ENCODERS <<< "${ONLY_ENCODERS//,/ }"
+fi
 FRACTION=${FRACTIONS[0]}
 # Studies at an equal number of steps (bs_steps, fraction_steps) give every run the default
 # run's steps and warm-up: 10% of CIFAR-10 is 5,000 images, 5000 // bs steps per epoch.
@@ -111,7 +118,7 @@ record() {  # copy a run's small records (never weights or checkpoints) next to 
   local dir=$1 dest="$RECORDS/$(basename "$1")"
   mkdir -p "$dest"
   for f in config.json metrics.jsonl linear_eval.json linear_eval_z.json finetune.json supervised.json \
-           features_test.npz; do
+           diagnostics.json features_test.npz retrieval.npz; do
     [ -e "$dir/$f" ] && cp "$dir/$f" "$dest/"
   done
   return 0
@@ -174,7 +181,7 @@ pretrain() {
     local features=()  # the 2-D picture's features: of the default run's first seed only (1 MB each)
     [ "$name" = "simclr_${ENC}_bn_simclr_t0.5_bs${BS}_e${EPOCHS}_f${FRACTION}_s0" ] && features=(--save-features)
     step "$dir" linear_eval.json "$PY" linear_eval.py "${COMMON[@]}" --ckpt "$dir" --epochs "$LIN_EPOCHS" \
-      --seed "$seed" "${features[@]}"
+      --seed "$seed" --diagnostics "${features[@]}"
   fi
   if [ "$study" = head ]; then
     step "$dir" linear_eval_z.json "$PY" linear_eval.py "${COMMON[@]}" --ckpt "$dir" --feature z \
@@ -189,7 +196,7 @@ floor() {
   note_study "$1" "${dir#"$ROOT"/}"
   echo "[$1] random-init $2"
   step "$dir" linear_eval.json "$PY" linear_eval.py "${COMMON[@]}" --random-init --encoder "$2" \
-    --epochs "$LIN_EPOCHS" --seed "$3" "${features[@]}" --out-dir "$dir"
+    --epochs "$LIN_EPOCHS" --seed "$3" --diagnostics "${features[@]}" --out-dir "$dir"
 }
 
 # ------------------------------------------------------------------ the studies

@@ -62,7 +62,9 @@ def main(args):
         dtype=dtype, checkpoint_path=checkpoint_path,
         metrics_path=os.path.join(out, "metrics.jsonl"), desc="supervised",
         recipe={k: getattr(args, k) for k in ("encoder", "label_fraction", "epochs", "bs", "lr", "wd", "seed")})
+    confusion = common.confusion_matrix(model, test())
     result = {"kind": "supervised", "encoder": args.encoder, "test_acc": top1, "test_top5": top5,
+              "confusion": confusion,
               "train_acc": history[-1]["train_acc"], "label_fraction": args.label_fraction,
               "labelled_images": len(labelled), "epochs": args.epochs, "seconds": time.time() - t0,
               "args": vars(args)}

@@ -287,3 +287,68 @@ def test_run_all_trains_finetuning_as_long_as_the_supervised_baseline():
         epochs = lambda l: l.split("--epochs ")[1].split()[0]  # noqa: E731
         assert len(sup) == len(ft) == 1 and epochs(sup[0]) == epochs(ft[0])
         assert "--lr" not in sup[0] + ft[0] and "--wd" not in sup[0] + ft[0]  # both on the shared defaults
+
+
+# ---------------------------------------------------------------------------- what the result records
+
+def test_confusion_matrix_agrees_with_the_reported_accuracy(tiny_data, tmp_path):
+    """linear_eval.json and supervised.json carry the test confusion matrix (true x predicted);
+    its diagonal is the reported top-1."""
+    lin = run_main(linear_eval, ["--random-init", "--encoder", "convnet", *eval_argv(tiny_data[0]),
+                                 "--out-dir", str(tmp_path / "lin")])
+    sup = run_main(supervised_baseline, supervised_argv(tiny_data[0], str(tmp_path / "sup"), epochs=1))
+    for result in (lin, sup):
+        c = np.array(result["confusion"])
+        assert c.shape == (10, 10) and c.sum() == 40 and (c.sum(1) == 4).all()  # 4 test images per class
+        assert 100.0 * np.trace(c) / c.sum() == pytest.approx(result["test_acc"])
+
+
+def test_diagnostics_of_a_run_and_of_a_random_encoder(run_diag):
+    """--diagnostics writes diagnostics.json: h and z measured on the same views, z only where the
+    run has a head; the values lie in their ranges; the classifier's result is untouched."""
+    d, d_random = run_diag
+    for rec in (d, d_random):
+        h = rec["h"]
+        assert 0 <= h["alignment"] <= 4 and -4 <= h["uniformity"] <= 0
+        assert 1 <= h["effective_rank"] <= h["dim"] and -1 <= h["neg_cos"] <= h["pos_cos"] <= 1
+        assert rec["images"] == 10  # 20% of the fixture's 40 test images
+        assert len(rec["spectrum_h"]) == min(10, h["dim"]) and sum(rec["spectrum_h"]) == pytest.approx(1)
+    assert d["z"]["dim"] == 32 and len(d["spectrum_z"]) == 10  # pretrain_argv's --proj-dim 32
+    assert "z" not in d_random and d["encoder_sha256"] != d_random["encoder_sha256"]
+
+
+@pytest.fixture(scope="module")
+def run_diag(tiny_data, tmp_path_factory):
+    base = tmp_path_factory.mktemp("diag")
+    out = str(base / "run")
+    run_main(pretrain, pretrain_argv(tiny_data[0], out, "simclr", 1))
+    first = run_main(linear_eval, ["--ckpt", out, *eval_argv(tiny_data[0])])
+    # asked later, on an evaluated run: only the measurement runs, the result stays as it was
+    again = run_main(linear_eval, ["--ckpt", out, *eval_argv(tiny_data[0]), "--diagnostics", "--save-features"])
+    assert again == first
+    d = common.read_json(os.path.join(out, "diagnostics.json"))
+    rnd = str(base / "random")
+    run_main(linear_eval, ["--random-init", "--encoder", "convnet", *eval_argv(tiny_data[0]), "--diagnostics",
+                           "--out-dir", rnd])
+    return d, common.read_json(os.path.join(rnd, "diagnostics.json"))
+
+
+def test_diagnostics_do_not_depend_on_when_they_are_measured(tiny_data, run_diag, tmp_path):
+    """Measured together with the evaluation or afterwards: the same numbers (own seeded views)."""
+    out = str(tmp_path / "run")
+    run_main(pretrain, pretrain_argv(tiny_data[0], out, "simclr", 1))
+    run_main(linear_eval, ["--ckpt", out, *eval_argv(tiny_data[0]), "--diagnostics"])
+    together = common.read_json(os.path.join(out, "diagnostics.json"))
+    assert together["h"] == run_diag[0]["h"] and together["z"] == run_diag[0]["z"]
+
+
+def test_retrieval_record(run_diag, tiny_data, tmp_path):
+    """--diagnostics --save-features: ten test images, one per class, with their eight nearest
+    training images from the kNN bank, most similar first."""
+    import glob
+    path = [p for p in glob.glob(str(tmp_path.parent.parent / "**" / "retrieval.npz"), recursive=True)]
+    assert path, "retrieval.npz was not written"
+    r = np.load(path[0])
+    assert r["query_images"].shape == (10, 32, 32, 3) and list(r["query_labels"]) == list(range(10))
+    assert r["neighbour_images"].shape == (10, 8, 32, 32, 3) and r["neighbour_labels"].shape == (10, 8)
+    assert (np.diff(r["similarity"], axis=1) <= 1e-6).all()

@@ -98,6 +98,14 @@ def test_interpreter_is_one_that_has_torch(tmp_path):
     assert none.returncode == 2 and "--python" in none.stderr
 
 
+def test_encoders_flag_limits_the_encoder_and_floor_studies():
+    out = run_all("--dry-run", "--quick", "--only", "floor,encoder", "--encoders", "convnet", "--seeds", "2")
+    assert out.returncode == 0, out.stderr
+    assert "resnet18" not in out.stdout and out.stdout.count("--random-init --encoder convnet") == 4
+    bad = run_all("--dry-run", "--encoders", "vgg")
+    assert bad.returncode == 2 and "vgg" in bad.stderr
+
+
 def test_help_is_the_header_only():
     out = run_all("-h")
     assert out.returncode == 0 and "Options:" in out.stdout
