@@ -169,6 +169,7 @@ def main(args):
         history, top1, top5 = common.fit_classifier(
             model, train, test, epochs=args.epochs, steps_per_epoch=steps, lr=lr, wd=wd, device=device,
             dtype=dtype, checkpoint_path=os.path.join(out, f"checkpoint_{kind}.pt") if args.finetune else None, desc=kind,
+            tb_dir=os.path.join(out, "tb", result_name(args)[:-len(".json")]),
             recipe={"ckpt": source.get("ckpt"), **{k: getattr(args, k) for k in
                                                    ("label_fraction", "epochs", "bs", "lr", "wd", "seed")}})
     else:
@@ -187,7 +188,8 @@ def main(args):
             return common.tensor_batches(f_test, y_test_t.to(device), 1024, False)
         history, top1, top5 = common.fit_classifier(
             fc, lambda epoch: common.tensor_batches(f_lab, y_lab.to(device), args.bs, True, args.seed * 100003 + epoch),
-            test, epochs=args.epochs, steps_per_epoch=steps, lr=lr, wd=wd, device=device, desc=kind)
+            test, epochs=args.epochs, steps_per_epoch=steps, lr=lr, wd=wd, device=device, desc=kind,
+            tb_dir=os.path.join(out, "tb", result_name(args)[:-len(".json")]))
         model = fc
         if args.save_features:  # small enough to commit: 2,000 test images, the same for every run
             keep = dataloader.stratified_subset(y_test, 0.2, seed=0)

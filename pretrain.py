@@ -176,6 +176,7 @@ def main(args):
     bank = common.knn_bank(y_train)
     knn_bank = (x_train[bank], y_train[bank])
     progress = common.Progress(total, start * steps, device)  # wall clock and step counts: no sync
+    scalars = common.Scalars(os.path.join(out, "tb", "pretrain"), "pretrain", resume_step=start * steps + 1 if start else None)
     for epoch in range(start, args.epochs):
         method.train()
         t0, loss_sum, top1_sum = time.time(), 0.0, 0.0
@@ -209,6 +210,7 @@ def main(args):
             test = common.extract_features(method.encoder, x_test, device, dtype=dtype)
             record["knn_top1"] = common.knn_accuracy(bank, knn_bank[1], test, y_test)
         common.append_jsonl(metrics_path, record)
+        scalars.add(record, record["step"])
         common.save_atomic({"model": method.state_dict(), "optimizer": optimizer.state_dict(),
                             "scaler": scaler.state_dict(), "epoch": epoch + 1, "rng": common.rng_state()}, ckpt_path)
         eta = progress.eta()  # the loss was read above: the host has waited for the device already
@@ -217,6 +219,7 @@ def main(args):
                          + [f"{k} {record[k]:.2f}" for k in ("pos_top1", "knn_top1") if k in record]
                          + ([eta] if eta else [])), flush=True)
 
+    scalars.close()
     save_encoder(method, args, encoder_path)
     print(f"saved {encoder_path}. Next: python linear_eval.py --ckpt {out}")
     return out

@@ -352,3 +352,57 @@ def test_retrieval_record(run_diag, tiny_data, tmp_path):
     assert r["query_images"].shape == (10, 32, 32, 3) and list(r["query_labels"]) == list(range(10))
     assert r["neighbour_images"].shape == (10, 8, 32, 32, 3) and r["neighbour_labels"].shape == (10, 8)
     assert (np.diff(r["similarity"], axis=1) <= 1e-6).all()
+
+
+# ---------------------------------------------------------------------------- TensorBoard
+
+def _events(log_dir):
+    """{tag: [(step, value), ...]} read back with TensorBoard's own reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(log_dir)
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def test_tensorboard_events_equal_the_metrics(tiny_data, tmp_path):
+    """Pre-training and the supervised baseline log the numbers of metrics.jsonl as TensorBoard
+    scalars (float32 there), one point per epoch at the step (or epoch) it was reached."""
+    pytest.importorskip("tensorboard")
+    out = str(tmp_path / "pre")
+    run_main(pretrain, pretrain_argv(tiny_data[0], out, "simclr", 2))
+    rows = read_metrics(os.path.join(out, "metrics.jsonl"))
+    events = _events(os.path.join(out, "tb", "pretrain"))
+    for key in ("loss", "lr", "pos_top1", "knn_top1", "img_per_s"):
+        assert [s for s, _ in events[f"pretrain/{key}"]] == [r["step"] for r in rows]
+        assert [v for _, v in events[f"pretrain/{key}"]] == pytest.approx([r[key] for r in rows], rel=1e-6)
+    sup = str(tmp_path / "sup")
+    result = run_main(supervised_baseline, supervised_argv(tiny_data[0], sup, epochs=2))
+    rows = read_metrics(os.path.join(sup, "metrics.jsonl"))
+    events = _events(os.path.join(sup, "tb", "supervised"))
+    assert [v for _, v in events["supervised/train_acc"]] == pytest.approx([r["train_acc"] for r in rows], rel=1e-6)
+    assert events["supervised/test_top1"] == [(2, pytest.approx(result["test_acc"], rel=1e-6))]
+
+
+def test_tensorboard_after_resume_hides_the_interrupted_epochs(tiny_data, tmp_path, monkeypatch):
+    """A run killed after logging epoch 3 but before its checkpoint was saved resumes at epoch 3:
+    metrics.jsonl drops the orphan line, TensorBoard hides the orphan point; each epoch once."""
+    pytest.importorskip("tensorboard")
+    from test_scripts import Interrupted
+    out = str(tmp_path / "r")
+    real, saves = common.save_atomic, []
+
+    def save_atomic(obj, path):
+        saves.append(path)
+        if len(saves) == 3:  # the third epoch's checkpoint
+            raise Interrupted
+        real(obj, path)
+    with monkeypatch.context() as mp:
+        mp.setattr(common, "save_atomic", save_atomic)
+        with pytest.raises(Interrupted):
+            run_main(pretrain, pretrain_argv(tiny_data[0], out, "simclr", 3))
+    assert len(read_metrics(os.path.join(out, "metrics.jsonl"))) == 3  # the orphan epoch-3 line
+    run_main(pretrain, pretrain_argv(tiny_data[0], out, "simclr", 3))
+    rows = read_metrics(os.path.join(out, "metrics.jsonl"))
+    loss = _events(os.path.join(out, "tb", "pretrain"))["pretrain/loss"]
+    assert [s for s, _ in loss] == [r["step"] for r in rows] == [5, 10, 15]
+    assert [v for _, v in loss] == pytest.approx([r["loss"] for r in rows], rel=1e-6)
