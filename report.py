@@ -1232,35 +1232,54 @@ def class_name(c):
     return CLASSES[int(c)] if 0 <= int(c) < len(CLASSES) else str(c)
 
 
+FRAME = {"query": (0, 0, 0), "wrong": (220, 0, 0), "right": (200, 200, 200)}  # RGB of a cell's frame
+CELL, BORDER, GAP, CAPTION = 32, 2, 6, 12  # pixels: image, frame, space between cells, caption below
+
+
+def retrieval_mosaic(rec):
+    """One RGB image of a retrieval record: a row per query (the query, a gap, then its neighbours),
+    each image in a frame (black: the query; red: a neighbour of another class; grey: of the
+    query's class). Returns (mosaic (H, W, 3) uint8, [(row, column, x, y, kind)] of every cell,
+    x, y the centre of its caption)."""
+    q, k = rec["neighbour_labels"].shape
+    wrong = retrieval_marks(rec["query_labels"], rec["neighbour_labels"])
+    side = CELL + 2 * BORDER
+    step_x, step_y = side + GAP, side + CAPTION
+    mosaic = np.full((q * step_y, (k + 1) * step_x + GAP, 3), 255, dtype=np.uint8)
+    cells = []
+    for i in range(q):
+        for j in range(k + 1):
+            x0, y0 = j * step_x + (GAP if j else 0), i * step_y  # an extra gap after the query
+            kind = "query" if j == 0 else "wrong" if wrong[i, j - 1] else "right"
+            img = rec["query_images"][i] if j == 0 else rec["neighbour_images"][i, j - 1]
+            mosaic[y0:y0 + side, x0:x0 + side] = FRAME[kind]
+            mosaic[y0 + BORDER:y0 + BORDER + CELL, x0 + BORDER:x0 + BORDER + CELL] = \
+                np.asarray(img, dtype=np.uint8)[:CELL, :CELL]
+            cells.append((i, j, x0 + side / 2, y0 + side + 1, kind))
+    return mosaic, cells
+
+
 def plot_retrieval(panels, path):
     """One block per encoder, side by side: a row per query (the test image, then its nearest
-    training images with their cosine similarity), class names under every image, and a red frame
-    on each neighbour of another class. panels: [(title, retrieval record)]."""
+    training images), under each image its class (and cosine similarity), and a red frame on each
+    neighbour of another class (retrieval_mosaic). panels: [(title, retrieval record)]."""
     plt = pyplot()
-    k = max(p["neighbour_labels"].shape[1] for _, p in panels)
-    q = max(p["neighbour_labels"].shape[0] for _, p in panels)
-    fig = plt.figure(figsize=(len(panels) * (k + 1) * 0.95 + 0.5, q * 1.05 + 0.8))
-    for sub, (title, rec) in zip(fig.subfigures(1, len(panels), squeeze=False)[0], panels):
-        axes = sub.subplots(q, k + 1, squeeze=False)
-        wrong = retrieval_marks(rec["query_labels"], rec["neighbour_labels"])
-        for i in range(q):
-            row = [(rec["query_images"][i], rec["query_labels"][i], None, False)] + [
-                (rec["neighbour_images"][i, j], rec["neighbour_labels"][i, j], rec["similarity"][i, j], wrong[i, j])
-                for j in range(k)]
-            for j, (img, label, sim, bad) in enumerate(row):
-                ax = axes[i, j]
-                ax.imshow(np.asarray(img, dtype=np.uint8))
-                ax.set_xticks([])
-                ax.set_yticks([])
-                name = class_name(label) + (f" {float(sim):.2f}" if sim is not None else "")
-                ax.set_xlabel(name, fontsize=6, labelpad=1, color="red" if bad else "black")
-                color, width = ("red", 2.5) if bad else ("black", 1.5) if j == 0 else ("0.7", 0.5)
-                for spine in ax.spines.values():
-                    spine.set_edgecolor(color)
-                    spine.set_linewidth(width)
-                ax.set_gid("wrong" if bad else "query" if j == 0 else "right")
-        sub.suptitle(f"{title}: query, then its {k} nearest training images (red: another class)", fontsize=9)
-    fig.savefig(path, dpi=100)
+    mosaics = [retrieval_mosaic(rec) for _, rec in panels]
+    h, w = mosaics[0][0].shape[:2]
+    fig, axes = plt.subplots(1, len(panels), figsize=(len(panels) * w / 40 + 0.5, h / 40 + 0.6), squeeze=False)
+    for ax, (title, rec), (mosaic, cells) in zip(axes[0], panels, mosaics):
+        ax.imshow(mosaic, interpolation="nearest")
+        for i, j, x, y, kind in cells:
+            label = rec["query_labels"][i] if j == 0 else rec["neighbour_labels"][i, j - 1]
+            sim = "" if j == 0 else f" {float(rec['similarity'][i, j - 1]):.2f}"
+            ax.text(x, y, class_name(label) + sim, ha="center", va="top", fontsize=5,
+                    color="red" if kind == "wrong" else "black")
+        ax.set_axis_off()
+        k = rec["neighbour_labels"].shape[1]
+        ax.set_title(f"{title}:\nquery, then its {k} nearest training images (red frame: another class)",
+                     fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 

@@ -365,18 +365,28 @@ def test_retrieval_grid_frames_exactly_the_wrong_neighbours_in_red(diagnosed, ke
     out, text = diagnosed
     assert ("Neighbours of their query's class: SSL encoder (simclr_convnet_bn_simclr_t0.5_bs256_e3_f0.1_s0): 78 "
             "of 80; random-init encoder (random-init_convnet_s0): 30 of 80") in text
-    rec = report.load_retrieval(tmp_path / "none.npz")
-    assert rec is None
+    assert report.load_retrieval(tmp_path / "none.npz") is None
     write_retrieval(tmp_path, wrong=[(3, 0), (7, 5)])
     rec = report.load_retrieval(tmp_path / "retrieval.npz")
+    mosaic, cells = report.retrieval_mosaic(rec)
+    assert len(cells) == 10 * 9 and sum(kind == "query" for *_, kind in cells) == 10
+    wrong = [(i, j) for i, j, *_, kind in cells if kind == "wrong"]
+    assert wrong == [(3, 1), (7, 6)]  # neighbour 0 of query 3 and neighbour 5 of query 7 (column 0: the query)
+    step_x, step_y = report.CELL + 2 * report.BORDER + report.GAP, \
+        report.CELL + 2 * report.BORDER + report.CAPTION
+
+    def frame(i, j):  # the top-left pixel of cell (i, j): its frame's colour
+        return tuple(mosaic[i * step_y, j * step_x + (report.GAP if j else 0)])
+    assert frame(3, 1) == frame(7, 6) == report.FRAME["wrong"]
+    assert frame(3, 2) == frame(0, 1) == report.FRAME["right"] and frame(5, 0) == report.FRAME["query"]
+    inner = mosaic[7 * step_y + report.BORDER:7 * step_y + report.BORDER + report.CELL,
+                   6 * step_x + report.GAP + report.BORDER:6 * step_x + report.GAP + report.BORDER + report.CELL]
+    assert np.array_equal(inner, rec["neighbour_images"][7, 5])  # the image sits inside its frame
     report.plot_retrieval([("SSL", rec)], tmp_path / "grid.png")
-    axes = kept[-1].axes
-    assert len(axes) == 10 * 9
-    red = [ax for ax in axes if ax.spines["top"].get_edgecolor()[:3] == (1.0, 0.0, 0.0)]
-    assert len(red) == 2 and all(ax.get_gid() == "wrong" for ax in red)
-    assert {ax.get_xlabel().split()[0] for ax in red} == {"deer", "ship"}  # the neighbours' own classes
-    assert sum(ax.get_gid() == "query" for ax in axes) == 10
-    assert axes[0].get_xlabel() == "airplane"
+    texts = [t for t in kept[-1].axes[0].texts]
+    red = [t.get_text().split()[0] for t in texts if t.get_color() == "red"]
+    assert sorted(red) == ["deer", "ship"]  # the wrong neighbours' own classes, in red
+    assert texts[0].get_text() == "airplane"  # the first query, without a similarity
 
 
 def test_tsne_map_beside_pca(diagnosed):
