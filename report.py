@@ -882,10 +882,14 @@ def tau_geometry_text(summaries, noise):
                     "aligned).")
     ranked = sorted([s for s in pts if s["lin"]], key=lambda s: -s["mean"])
     if len(ranked) >= 2:
-        best = winner(ranked, [noise.est(s["lin"]) for s in ranked])
+        ests = [noise.est(s["lin"]) for s in ranked]
+        best = winner(ranked, ests)
         uniform = min(pts, key=lambda s: mean_std(s[f"unif_{g}"])[0])
         aligned = min(pts, key=lambda s: mean_std(s[f"align_{g}"])[0])
-        if best is None:
+        if Noise.compare(ests[0], ests[-1]) is None:
+            text.append("Without a seed spread no τ can be called the most accurate, so whether accuracy tracks "
+                        "alignment or uniformity cannot be said.")
+        elif best is None:
             text.append("Linear top-1 separates no τ from the others beyond noise, so the data do not say "
                         "whether accuracy tracks alignment or uniformity.")
         elif best is uniform and best is aligned:
@@ -1621,8 +1625,8 @@ def confusion_section(runs, default_names, encoder, noise, fig_dir):
     return ["## Per-class accuracy: the SSL linear probe against the supervised baseline", "",
             "Test confusion matrices (each row: where the images of one true class go, in % of that class; "
             "mean over seeds) of the default setting's linear probe"
-            + (" and of the supervised model of the same encoder trained on all the labels" if sup else "")
-            + ", and the per-class accuracy of each.", "",
+            + (" and of the supervised model of the same encoder trained on all the labels, and the per-class "
+               "accuracy of each." if sup else ", and its per-class accuracy."), "",
             "![Confusion matrices and per-class accuracy](figures/confusion.png)", "",
             confusion_text(ssl, sup, noise), ""]
 

@@ -304,6 +304,11 @@ def test_tau_sentences_follow_wang_and_isola_only_beyond_noise():
     assert "The most accurate τ (0.5) is neither the most uniform (τ = 0.1) nor the best aligned (τ = 1.0)" in middle
     tied = report.tau_geometry_text(pts((0.9, 0.6, 0.4), (-3.6, -3.0, -2.5), lins=(54.0, 54.0, 54.0)), noise)
     assert "the data do not say whether accuracy tracks alignment or uniformity" in tied
+    single = [tau_summary(t, [lin], [a], [u]) for t, lin, a, u in zip((0.1, 1.0), (55.0, 50.0), (0.9, 0.4),
+                                                                      (-3.6, -2.5))]
+    text = report.tau_geometry_text(single, noise)  # one seed each, no reference spread: nothing is called
+    assert "(no seed spread, not called)" in text and "Wang & Isola" not in text
+    assert "Without a seed spread no τ can be called the most accurate" in text
 
 
 def test_spectrum_sentence_compares_each_method_with_random_init(diagnosed):
@@ -353,6 +358,7 @@ def test_confusion_figure_without_a_supervised_run_shows_the_probe_alone(tmp_pat
     assert report.main([str(root), "--out", str(out)]) == 0
     text = (out / "REPORT.md").read_text()
     assert "figures/confusion.png" in text and "no supervised run on all the labels to compare with" in text
+    assert "of the default setting's linear probe, and its per-class accuracy." in text
 
 
 # ----------------------------------------------------------------------------- pictures
