@@ -811,7 +811,11 @@ def head_rank_text(summaries, noise):
         if rank is None:
             text.append(f"{head} against h's ({h_part}) cannot be compared: no seed spread, not called.")
             continue
-        sentence = head + {"below": f" is below that of h ({h_part}), beyond noise: g collapses dimensions that h keeps",
+        dim_z = first(s["ok"], "dim_z")
+        narrow = f" (z has only {dim_z:g} dimensions, fewer than h's effective rank, so z's width alone limits it)" \
+            if dim_z and eh.mean > dim_z else ""
+        sentence = head + {"below": f" is below that of h ({h_part}), beyond noise{narrow}: g collapses dimensions "
+                                    "that h keeps",
                            "within": f" is within noise of that of h ({h_part}): g keeps about as many dimensions as h",
                            "above": f" is above that of h ({h_part}), beyond noise: g does not collapse dimensions"}[rank]
         if rank == "below" and probe == "above":

@@ -261,6 +261,12 @@ def test_collapse_sentence_only_when_z_rank_is_lower_beyond_noise():
     same = report.head_rank_text([head_summary("bn", [54.0, 54.2, 54.4], [54.0, 54.2, 54.4], [60.0, 61.0, 62.0],
                                                [30.0, 31.0, 32.0])], noise)
     assert "g collapses dimensions that h keeps; yet the probes on h and on z are within noise" in same
+    # a z narrower than h's effective rank is said to cap it
+    narrow = head_summary("bn", [54.0, 54.2, 54.4], [50.0, 50.2, 50.4], [60.0, 61.0, 62.0], [11.0, 12.0, 13.0])
+    narrow["ok"] = [{"dim_z": 16, "dim_h": 256}]
+    assert ("the effective rank of z (12.0 of 16 dimensions) is below that of h (61.0 of 256 dimensions), beyond "
+            "noise (z has only 16 dimensions, fewer than h's effective rank, so z's width alone limits it): g "
+            "collapses") in report.head_rank_text([narrow], noise)
     # one seed and no reference spread: nothing is called
     single = report.head_rank_text([head_summary("bn", [54.0], [50.0], [60.0], [30.0])], noise)
     assert "not called" in single and "collapses" not in single
