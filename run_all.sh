@@ -16,13 +16,16 @@
 # results/<grid>/REPORT.md. A run whose records are there is not trained again, so committed
 # records let a long grid be finished piece by piece, in several sittings.
 #
-# Options: --quick | --smoke, --only STUDY[,STUDY], --seeds K, --encoders NAME[,NAME] (those of
-# the encoder and floor studies), --data-dir DIR, --device D, --no-download, --dry-run, --python PATH (default: $PYTHON, else the first of python3 and
-# python that can import torch).
+# Options: --quick | --smoke, --only STUDY[,STUDY], --seeds K, --first-seed S (seeds S..S+K-1;
+# two invocations on different seeds may run at once), --encoders NAME[,NAME] (those of
+# the encoder and floor studies), --data-dir DIR, --device D, --no-download, --python PATH
+# (default: $PYTHON, else the first of python3 and python that can import torch), --dry-run
+# (also says how many runs and about how long they take here, from one timed step per encoder;
+# --no-estimate skips the timing).
 set -euo pipefail
 cd "$(dirname "$0")"
 
-GRID=full; ONLY=""; SEEDS=1; ONLY_ENCODERS=""; DATA_DIR=data; DRY=0; DEVICE=auto; EXTRA=(); PT_EXTRA=(); PY="${PYTHON:-}"
+GRID=full; ONLY=""; SEEDS=1; FIRST_SEED=0; ONLY_ENCODERS=""; ESTIMATE=1; DATA_DIR=data; DRY=0; DEVICE=auto; EXTRA=(); PT_EXTRA=(); PY="${PYTHON:-}"
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 die() { echo "run_all.sh: error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -31,12 +34,14 @@ while [ $# -gt 0 ]; do
     --smoke) GRID=smoke ;;
     --only) [ $# -ge 2 ] || die "--only needs a list of studies"; ONLY="$2"; shift ;;
     --seeds) [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "--seeds needs a whole number >= 1"; SEEDS="$2"; shift ;;
+    --first-seed) [[ "${2:-}" =~ ^[0-9]+$ ]] || die "--first-seed needs a whole number >= 0"; FIRST_SEED="$2"; shift ;;
     --data-dir) [ $# -ge 2 ] || die "--data-dir needs a folder"; DATA_DIR="$2"; shift ;;
     --device) [ $# -ge 2 ] || die "--device needs auto, cpu or cuda"; DEVICE="$2"; shift ;;
     --python) [ $# -ge 2 ] || die "--python needs an interpreter"; PY="$2"; shift ;;
     --encoders) [ $# -ge 2 ] || die "--encoders needs a list of encoders"; ONLY_ENCODERS="$2"; shift ;;
     --no-download) EXTRA+=(--no-download) ;;
     --dry-run) DRY=1 ;;
+    --no-estimate) ESTIMATE=0 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option '$1' (see bash run_all.sh --help)" ;;
   esac
@@ -100,6 +105,12 @@ RECORDS=results/$GRID/runs  # the small records of every finished run, which the
 COMMON=(--data-dir "$DATA_DIR" --device "$DEVICE" "${EXTRA[@]}")
 
 # ------------------------------------------------------------------ running one thing
+WORK=$(mktemp); trap 'rm -f "$WORK"' EXIT  # dry run: one line per script run, for the estimate
+work() {  # work ENCODER PRETRAIN_IMAGES FORWARD_IMAGES TRAIN_IMAGES (bench.py --estimate reads them)
+  [ "$DRY" = 1 ] && echo "$*" >> "$WORK"
+  return 0
+}
+subset() { echo $(( $(awk "BEGIN { printf \"%d\", 50000 * $1 + 0.5 }") )); }  # images in a fraction of the training split
 declare -A SEEN  # runs already listed or run by this invocation
 wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
@@ -167,6 +178,14 @@ pretrain() {
       --head "$head" --aug "$aug" "${tau_flag[@]}" --bs "$bs" --fraction "$frac" "${length_flags[@]}" \
       --knn-every "$KNN" --seed "$seed" --out-dir "$dir")
   DEFAULT_DIR=$dir
+  if [ -z "${SEEN[$name]:-}" ]; then
+    local n; n=$(subset "$frac")
+    local run_steps=${steps:-$((epochs * (n / bs)))} run_epochs=$epochs
+    [ -n "$steps" ] && run_epochs=$(( (steps + n / bs - 1) / (n / bs) ))
+    work "$enc" $((run_steps * bs)) $(( (run_epochs / KNN + 1) * 15000 )) 0  # kNN: 5,000 bank + 10,000 test
+    work "$enc" 0 $(( 50000 + 10000 + 11000 )) 0  # linear evaluation: features, diagnostics, retrieval
+  fi
+  [ -n "$study" ] && [ "$study" = head ] && work "$enc" 0 60000 0  # the probe on z
   [ -n "$study" ] && note_study "$study" "$name"
   echo "[${study:-label}] $name"
   local evals=(linear_eval.json); [ "$study" = head ] && evals+=(linear_eval_z.json)
@@ -194,6 +213,8 @@ floor() {
   local dir="$ROOT/random-init_$2_s$3" features=()
   [ "$2" = "$ENC" ] && [ "$3" = 0 ] && features=(--save-features)
   note_study "$1" "${dir#"$ROOT"/}"
+  [ -z "${SEEN[$dir]:-}" ] && work "$2" 0 71000 0
+  SEEN[$dir]=1
   echo "[$1] random-init $2"
   step "$dir" linear_eval.json "$PY" linear_eval.py "${COMMON[@]}" --random-init --encoder "$2" \
     --epochs "$LIN_EPOCHS" --seed "$3" --diagnostics "${features[@]}" --out-dir "$dir"
@@ -201,7 +222,7 @@ floor() {
 
 # ------------------------------------------------------------------ the studies
 echo "grid: $GRID, runs in $ROOT, records in $RECORDS, data in $DATA_DIR, seeds: $SEEDS, python: $PY"
-for seed in $(seq 0 $((SEEDS - 1))); do
+for seed in $(seq "$FIRST_SEED" $((FIRST_SEED + SEEDS - 1))); do
   # each encoder's random-init floor: what pre-training is measured against
   if wanted floor;    then for v in "${ENCODERS[@]}"; do floor floor "$v" "$seed"; done; fi
   if wanted aug;      then for v in "${AUGS[@]}";     do pretrain aug "$seed" --aug "$v"; done; fi
@@ -239,6 +260,11 @@ for seed in $(seq 0 $((SEEDS - 1))); do
            && ! recorded "${dir#"$ROOT"/}" "$done_file" && [ ! -e "$dir/$done_file" ]; then
           step "$DEFAULT_DIR" encoder.pt "${DEFAULT_PT[@]}"  # a recorded default run has no weights here
         fi
+        lab=$(subset "$lf")
+        case $kind in
+          supervised|finetune) work "$ENC" 0 10000 $((ep * lab)) ;;
+          *) work "$ENC" 0 $((lab + 10000)) 0 ;;
+        esac
         case $kind in
           supervised) step "$dir" supervised.json "$PY" supervised_baseline.py "${COMMON[@]}" --encoder "$ENC" \
                         --label-fraction "$lf" --epochs "$ep" --seed "$seed" --out-dir "$dir" ;;
@@ -261,6 +287,13 @@ for seed in $(seq 0 $((SEEDS - 1))); do
   done; fi
 done
 
-if [ "$DRY" = 1 ]; then echo "(dry run: nothing was run)"; exit 0; fi
+if [ "$DRY" = 1 ]; then
+  echo "(dry run: nothing was run) $(wc -l < "$WORK" | tr -d ' ') script runs"
+  if [ "$ESTIMATE" = 1 ] && [ "$GRID" != smoke ] && [ -s "$WORK" ]; then
+    echo "timing one pre-training step per encoder for the estimate (--no-estimate skips it) ..."
+    "$PY" bench.py --estimate "$WORK" --device "$DEVICE" 2>/dev/null || echo "(no estimate: the timing step failed)"
+  fi
+  exit 0
+fi
 "$PY" report.py "$RECORDS" --out "results/$GRID"
 echo "report: results/$GRID/REPORT.md"
