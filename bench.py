@@ -4,6 +4,7 @@
     python bench.py --device cpu --out bench_cpu.json > bench_cpu.md   # the full CPU run
     python bench.py --device cuda --out bench_gpu.json             # adds the CUDA rows
     python bench.py --only loss,aug                                # some of the three sections
+    bash run_all.sh --quick --dry-run | tail -1                    # uses --estimate: a grid's time
 
 1. loss:  loss.nt_xent (forward + backward) against a literal double loop of SimCLR's Algorithm 1
           and against its bound, the (2N x d) @ (d x 2N) product z @ z.T with its backward
@@ -323,6 +324,27 @@ def tables(results):
     return "\n".join(out)
 
 
+# The cost of work in "pre-training images" (one image made into two views, forward and backward):
+# a forward pass of one image is about a sixth of it, a supervised step (one view, forward and
+# backward) about a half. Used by --estimate: a rough model, right to within a factor of ~1.5.
+FORWARD_COST, TRAIN_COST = 1 / 6, 1 / 2
+PROCESS_SECONDS = 5  # starting Python and loading the cached arrays, per script run
+
+
+def estimate(lines, device, amp="auto"):
+    """Seconds that script runs take here. Each line is one run: "ENCODER PRETRAIN FORWARD TRAIN",
+    the images it pre-trains on (counted once per step), passes forward only (features, kNN) and
+    trains on with labels. One short timed pre-training step per encoder sets the scale."""
+    runs = [line.split() for line in lines if line.strip()]
+    per_image = {}
+    for enc in sorted({run[0] for run in runs}):
+        bs = 256 if enc == "convnet" or device.type == "cuda" else 64
+        per_image[enc] = 1 / bench_train_one(device, enc, "batched", amp, bs, warmup=1, steps=2)["img_per_s"]
+    work = sum((float(p) + FORWARD_COST * float(f) + TRAIN_COST * float(t)) * per_image[enc]
+               for enc, p, f, t in runs)
+    return work + PROCESS_SECONDS * len(runs), per_image
+
+
 def sections(text):
     names = [s.strip() for s in text.split(",") if s.strip()]
     bad = [s for s in names if s not in SECTIONS]
@@ -341,6 +363,10 @@ def build_parser():
     p.add_argument("--out", default="bench.json", help="JSON file with every number (default: bench.json)")
     p.add_argument("--only", type=sections, default=list(SECTIONS),
                    help="comma-separated sections among loss,aug,train (default: all three)")
+    p.add_argument("--estimate", metavar="FILE",
+                   help="instead: read work items (lines 'ENCODER KIND IMAGES', KIND pretrain/forward/train; "
+                        "run_all.sh --dry-run writes them) and print how long they take here, from one "
+                        "timed step per encoder")
     return p
 
 
@@ -351,6 +377,13 @@ def main(args=None):
         args = build_parser().parse_args(args)
     device = common.resolve_device(args.device)
     common.keep_freed_memory()  # as the training scripts do (see there); before the loader forks
+    if args.estimate:
+        with open(args.estimate) as f:
+            seconds, per_image = estimate(f.readlines(), device)
+        timed = ", ".join(f"{enc} {1000 * t:.2f} ms/image" for enc, t in per_image.items())
+        print(f"about {common.duration_text(seconds)} on this machine ({common.device_name(device)}; "
+              f"timed: {timed})")
+        return seconds
     profile = "tiny" if args.tiny else "quick" if args.quick else "full"
     load = os.getloadavg()[0]  # 1-minute load average, as in /proc/loadavg
     if load > 0.5:

@@ -243,6 +243,36 @@ def append_jsonl(path, record):
         f.flush()
 
 
+class Scalars:
+    """The numbers of metrics.jsonl also as TensorBoard event files in `log_dir`, so that
+    `tensorboard --logdir runs/quick` shows a whole grid side by side. Resuming passes the step
+    it restarts from (`resume_step`): TensorBoard then hides what the interrupted run wrote
+    after it, as metrics.jsonl drops those lines. Without the tensorboard package it says so
+    once and writes nothing."""
+
+    def __init__(self, log_dir, prefix, resume_step=None):
+        self.prefix, self.writer = prefix, None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            say("tensorboard is not installed: no event files (pip install tensorboard)")
+            return
+        self.writer = SummaryWriter(log_dir, purge_step=resume_step)
+
+    def add(self, record, step):
+        """Every number of `record` but the counters, at `step`."""
+        if self.writer is None:
+            return
+        for key, value in record.items():
+            if key not in ("epoch", "step") and isinstance(value, (int, float)):
+                self.writer.add_scalar(f"{self.prefix}/{key}", value, step)
+        self.writer.flush()
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+
+
 def truncate_jsonl(path, epochs):
     """Keep the first `epochs` lines: on resume, drop lines of epochs the checkpoint does not hold."""
     if os.path.exists(path):
@@ -680,8 +710,24 @@ def evaluate(model, batches):
     return 100.0 * top1 / n, 100.0 * top5 / n
 
 
+@torch.no_grad()
+def confusion_matrix(model, batches, num_classes=10):
+    """Counts [true class][predicted class] of `model` over the (x, y) batches, as nested lists
+    (JSON-ready): the per-class accuracies and the classes it confuses."""
+    was_training = model.training
+    model.eval()
+    counts = None
+    for x, y in batches:
+        pred = model(x).float().argmax(1)
+        batch = torch.bincount(y * num_classes + pred, minlength=num_classes ** 2)
+        counts = batch if counts is None else counts + batch
+    model.train(was_training)
+    return counts.view(num_classes, num_classes).tolist()
+
+
 def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoch, lr, wd,
-                   device, dtype=None, checkpoint_path=None, metrics_path=None, recipe=None, desc="train"):
+                   device, dtype=None, checkpoint_path=None, metrics_path=None, recipe=None, desc="train",
+                   tb_dir=None):
     """Train `model` (inputs -> logits) with cross-entropy, SGD + momentum and a per-step cosine
     schedule; return the history and the test top-1/top-5 of the LAST epoch (no picking by test).
 
@@ -690,7 +736,8 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
     encoder runs in train or eval mode is the model's business (see linear_eval.Classifier).
     With checkpoint_path the loop saves after every epoch and resumes from it, provided the
     checkpoint was made with the same `recipe` (a dict of the settings that define the run).
-    dtype: autocast dtype of the forward pass (amp_dtype), None for float32.
+    dtype: autocast dtype of the forward pass (amp_dtype), None for float32. tb_dir: also log
+    each epoch's numbers (and the final test accuracy) as TensorBoard events there (Scalars).
     Prints a progress line (loss, train accuracy, lr, seconds, time left) for the first epoch,
     the last, and in between every `epochs / 25` epochs or after 2 minutes without one: a log
     gets it whether or not stdout is a terminal (the tqdm bar only shows on one).
@@ -718,6 +765,7 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
         say(f"resuming {desc} from epoch {start}")
     progress = Progress(total, start * steps_per_epoch, device)
     every, last_line = max(1, -(-epochs // 25)), time.monotonic()
+    scalars = Scalars(tb_dir, desc, resume_step=start + 1 if start else None) if tb_dir else None
     for epoch in range(start, epochs):
         model.train()
         t0, seen = time.time(), 0
@@ -744,6 +792,8 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
         history.append(record)
         if metrics_path:
             append_jsonl(metrics_path, record)
+        if scalars:
+            scalars.add(record, epoch + 1)
         if checkpoint_path:
             save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "scaler": scaler.state_dict(), "epoch": epoch + 1, "history": history, "rng": rng_state(), "recipe": recipe}, checkpoint_path)
@@ -755,6 +805,9 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
                             f"{record['seconds']:.1f} s"] + ([eta] if eta else [])))
             last_line = time.monotonic()
     top1, top5 = evaluate(model, test_batches())
+    if scalars:
+        scalars.add({"test_top1": top1, "test_top5": top5}, epochs)
+        scalars.close()
     return history, top1, top5
 
 

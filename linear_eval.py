@@ -13,7 +13,11 @@ the features of the labelled and test images are computed once and the linear la
 them: seconds per epoch. The reported accuracy is the test top-1 after the LAST epoch.
 
 Writes linear_eval.json (linear_eval_z.json for --feature z, finetune.json for --finetune) into
-the run directory, or into --out-dir.
+the run directory, or into --out-dir; with --diagnostics also diagnostics.json, measurements of
+the representation itself (alignment, uniformity, effective rank of h and z; diagnostics.py),
+which an already evaluated run gets without training its classifier again:
+
+    python linear_eval.py --ckpt runs/<run name> --diagnostics
 """
 import copy
 import os
@@ -23,8 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 
+import augment
 import common
 import dataloader
+import diagnostics
 import models
 from common import UserError
 
@@ -49,6 +55,10 @@ def build_parser():
                    help="also train the encoder (not linear evaluation; an extra analysis), with the "
                         "supervised baseline's recipe (lr, wd, augmentation), so the two differ only in "
                         "the initialisation")
+    p.add_argument("--diagnostics", action="store_true",
+                   help="also measure h and z = g(h) on two SimCLR views of a fixed 2,000 test images "
+                        "(alignment, uniformity, effective rank, spectrum; diagnostics.json); with "
+                        "--save-features also the nearest training images of ten test images")
     p.add_argument("--save-features", action="store_true",
                    help="also write features_test.npz (the standardised features h of a fixed 2,000 test "
                         "images, float16, with their labels) for the report's 2-D picture")
@@ -122,8 +132,15 @@ def main(args):
     else:
         out = os.path.join("runs", f"random_init_{args.encoder}")
     result_path = os.path.join(out, result_name(args))
+    diagnostics_path = os.path.join(out, "diagnostics.json")
+    measure_now = args.diagnostics and not args.finetune and not os.path.exists(diagnostics_path)
     if os.path.exists(result_path):
-        print(f"{result_path} exists: {common.read_json(result_path)['test_acc']:.2f}% top-1; nothing to do")
+        print(f"{result_path} exists: {common.read_json(result_path)['test_acc']:.2f}% top-1; "
+              + ("measuring the representation only" if measure_now else "nothing to do"))
+        if measure_now:
+            x_train, y_train, x_test, y_test = common.load_data(args)
+            measure(encoder_f(encoder).to(device), load_head(args), x_train, y_train, x_test, y_test, args, device,
+                    dtype, out)
         return common.read_json(result_path)
     os.makedirs(out, exist_ok=True)
     if not os.path.exists(os.path.join(out, "config.json")):
@@ -153,6 +170,7 @@ def main(args):
         history, top1, top5 = common.fit_classifier(
             model, train, test, epochs=args.epochs, steps_per_epoch=steps, lr=lr, wd=wd, device=device,
             dtype=dtype, checkpoint_path=os.path.join(out, f"checkpoint_{kind}.pt") if args.finetune else None, desc=kind,
+            tb_dir=os.path.join(out, "tb", result_name(args)[:-len(".json")]),
             recipe={"ckpt": source.get("ckpt"), **{k: getattr(args, k) for k in
                                                    ("label_fraction", "epochs", "bs", "lr", "wd", "seed")}})
     else:
@@ -166,25 +184,103 @@ def main(args):
         f_lab, f_test = standardise(f_lab, f_test)
         f_lab, f_test = f_lab.to(device), f_test.to(device)
         fc = nn.Linear(f_lab.shape[1], 10).to(device)
+
+        def test():
+            return common.tensor_batches(f_test, y_test_t.to(device), 1024, False)
         history, top1, top5 = common.fit_classifier(
             fc, lambda epoch: common.tensor_batches(f_lab, y_lab.to(device), args.bs, True, args.seed * 100003 + epoch),
-            lambda: common.tensor_batches(f_test, y_test_t.to(device), 1024, False),
-            epochs=args.epochs, steps_per_epoch=steps, lr=lr, wd=wd, device=device, desc=kind)
+            test, epochs=args.epochs, steps_per_epoch=steps, lr=lr, wd=wd, device=device, desc=kind,
+            tb_dir=os.path.join(out, "tb", result_name(args)[:-len(".json")]))
+        model = fc
         if args.save_features:  # small enough to commit: 2,000 test images, the same for every run
             keep = dataloader.stratified_subset(y_test, 0.2, seed=0)
             np.savez_compressed(os.path.join(out, "features_test.npz"), index=keep, labels=y_test[keep],
                                 feats=f_test.cpu()[keep].half().numpy())
     if not args.finetune:
         sanity_check(encoder.state_dict(), before)
+    confusion = common.confusion_matrix(model, test())
 
-    result = {"kind": kind, "feature": args.feature, "test_acc": top1, "test_top5": top5,
+    result = {"kind": kind, "feature": args.feature, "test_acc": top1, "test_top5": top5, "confusion": confusion,
               "train_acc": history[-1]["train_acc"], "label_fraction": args.label_fraction,
               "labelled_images": len(labelled), "epochs": args.epochs,
               "seconds": time.time() - t0, **source, "history": history, "args": vars(args)}
     common.write_json(result_path, result)
     print(f"{kind} evaluation ({args.feature}) of {source.get('ckpt', source['encoder'])}: "
           f"test top-1 {top1:.2f}%, top-5 {top5:.2f}% (last epoch) -> {result_path}")
+    if measure_now:
+        measure(encoder_f(encoder), load_head(args), x_train, y_train, x_test, y_test, args, device, dtype, out)
     return result
+
+
+def encoder_f(encoder):
+    """f alone: with --feature z, load_encoder returns nn.Sequential(f, g)."""
+    return encoder[0] if isinstance(encoder, nn.Sequential) else encoder
+
+
+def load_head(args):
+    """The trained projection head g of --ckpt (None for a random encoder); g(h) = h for head none."""
+    if args.random_init:
+        return None
+    path = os.path.join(args.ckpt, "encoder.pt") if os.path.isdir(args.ckpt) else args.ckpt
+    state = common.load_checkpoint(path, "encoder checkpoint")
+    head = models.build_head(state["head"], state["feature_dim"], state["hidden_dim"], state["proj_dim"])
+    head.load_state_dict(state["head_state_dict"], strict=True)
+    return head
+
+
+DIAGNOSTIC_SHARE = 0.2  # of the test split: the same 2,000 images (200 per class) as features_test.npz
+
+
+@torch.no_grad()
+def embed(net, x, device, dtype, bs=500):
+    """net(x) in eval mode for float images x (N, 3, 32, 32) already normalised, float32 on the CPU."""
+    net.eval()
+    out = []
+    for i in range(0, len(x), bs):
+        with common.autocast(device, dtype):
+            out.append(net(x[i:i + bs].to(device)).float().cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def measure(encoder, head, x_train, y_train, x_test, y_test, args, device, dtype, out):
+    """diagnostics.json: the representation measured on a fixed 2,000 test images, each made into
+    two views by the SimCLR augmentation (its own seeded generator: the measurement neither uses
+    nor moves the run's random state). For h and, when the run has a head, z = g(h):
+    alignment and uniformity (Wang & Isola 2020), effective rank (RankMe), mean cosine of
+    positives and negatives, and the normalised singular values of the un-augmented features.
+    With --save-features also retrieval.npz: ten test images (one per class) and their eight
+    nearest training images (cosine on h, among the kNN monitor's 5,000-image bank)."""
+    t0 = time.time()
+    keep = dataloader.stratified_subset(y_test, DIAGNOSTIC_SHARE, seed=0)
+    x = dataloader.to_tensor_batch(x_test[keep]).to(device)  # (2000, 3, 32, 32) uint8
+    aug = augment.BatchedAugment("simclr").to(device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(args.seed)
+        v1, v2 = aug(x), aug(x)
+    clean = common.normalize_batch(x)
+    h1, h2, h = (embed(encoder, v, device, dtype) for v in (v1, v2, clean))
+    record = {"images": len(keep), "views": "simclr", "seed": args.seed, "encoder_sha256": common.fingerprint(encoder.state_dict()),
+              "h": diagnostics.summarise(h1, h2), "spectrum_h": diagnostics.singular_values(h).tolist()}
+    if head is not None and not isinstance(head, models.NoHead):
+        head = head.to(device).eval()
+        z1, z2, z = (embed(head, f, device, None) for f in (h1, h2, h))  # g on float32 h
+        record.update(z=diagnostics.summarise(z1, z2), spectrum_z=diagnostics.singular_values(z).tolist())
+    elif head is not None:
+        record["z_is_h"] = True  # head none: the loss was applied to h itself
+    common.write_json(os.path.join(out, "diagnostics.json"), record)
+    if args.save_features:
+        bank = common.knn_bank(y_train)
+        queries = np.array([np.flatnonzero(y_test[keep] == c)[0] for c in range(10)])
+        f_bank = torch.nn.functional.normalize(common.extract_features(encoder, x_train[bank], device, dtype=dtype), dim=1)
+        f_query = torch.nn.functional.normalize(h[queries], dim=1)
+        sim, nearest = (f_query @ f_bank.T).topk(8, dim=1)  # (10, 8)
+        np.savez_compressed(os.path.join(out, "retrieval.npz"), query_images=x_test[keep][queries],
+                            query_labels=y_test[keep][queries], neighbour_images=x_train[bank][nearest.numpy()],
+                            neighbour_labels=y_train[bank][nearest.numpy()], similarity=sim.numpy())
+    common.say(f"diagnostics of h{' and z' if 'z' in record else ''} in {time.time() - t0:.0f} s -> "
+               f"{os.path.join(out, 'diagnostics.json')}: effective rank of h {record['h']['effective_rank']:.1f}, "
+               f"alignment {record['h']['alignment']:.3f}, uniformity {record['h']['uniformity']:.3f}")
 
 
 def sanity_check(after, before):

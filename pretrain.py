@@ -224,6 +224,8 @@ def main(args):
     bank = common.knn_bank(y_train)
     knn_bank = (x_train[bank], y_train[bank])
     progress = common.Progress(total, start * steps, device)  # wall clock and step counts: no sync
+    scalars = (common.Scalars(os.path.join(out, "tb", "pretrain"), "pretrain", resume_step=start * steps + 1 if start else None)
+               if dist.is_main() else None)  # rank 0 alone writes
     for epoch in range(start, args.epochs):
         method.train()
         t0, loss_sum, top1_sum = time.time(), 0.0, 0.0
@@ -261,6 +263,7 @@ def main(args):
             test = common.extract_features(method.encoder, x_test, device, dtype=dtype)
             record["knn_top1"] = common.knn_accuracy(bank, knn_bank[1], test, y_test)
         common.append_jsonl(metrics_path, record)
+        scalars.add(record, record["step"])
         common.save_atomic({"model": method.state_dict(), "optimizer": optimizer.state_dict(),
                             "scaler": scaler.state_dict(), "epoch": epoch + 1, "rng": rng[0],
                             **({"world_size": world, "rng_ranks": rng} if world > 1 else {})}, ckpt_path)
@@ -271,6 +274,7 @@ def main(args):
                          + ([eta] if eta else [])), flush=True)
 
     if dist.is_main():
+        scalars.close()
         save_encoder(method, args, encoder_path)
     dist.barrier()  # encoder.pt is there before any rank returns
     say(f"saved {encoder_path}. Next: python linear_eval.py --ckpt {out}")

@@ -1,13 +1,16 @@
 """Summarise a grid of runs: tables, figures and generated analysis in one REPORT.md.
 
 Reads the run records under RECORDS (one folder per run: config.json, metrics.jsonl,
-linear_eval.json, linear_eval_z.json, finetune.json, supervised.json, features_test.npz, FAILED)
-and the `studies.tsv` beside them that run_all.sh writes; writes into --out:
+linear_eval.json, linear_eval_z.json, finetune.json, supervised.json, diagnostics.json,
+features_test.npz, retrieval.npz, FAILED; every one but config.json or FAILED optional) and the
+`studies.tsv` beside them that run_all.sh writes; writes into --out:
 
-    REPORT.md         header, one section per study (table, figures, analysis)
+    REPORT.md         header, one section per study (table, figures, analysis), then the pictures
     results.csv       one row per run
-    figures/*.png     <study>_linear_top1.png, <study>_curves.png,
-                      label_efficiency.png, features_pca.png
+    figures/*.png     <study>_linear_top1.png, <study>_curves.png, label_efficiency.png,
+                      head_rank.png, tau_align_unif.png, method_spectrum.png (diagnostics.json),
+                      features_pca.png, features_tsne.png (features_test.npz),
+                      retrieval.png (retrieval.npz), confusion.png (the results' confusion matrices)
 
 REPORT.md and results.csv are a function of the records only (no clock, no paths of this
 machine), so a clone rebuilds the committed report byte for byte. Settings run with several seeds
@@ -15,14 +18,16 @@ are shown as mean ± sample std (n); one rule, stated in the report's header, de
 "better", "beats" or "falls" that the report writes.
 
 Usage:
-    python report.py results/quick/runs --out results/quick   # the committed records
-    python report.py runs/quick                      # full run dirs; writes results/quick/
-    python report.py runs/full --out results/full --title "SimCLR on CIFAR-10, full grid"
+    python report.py results/quick/runs              # the committed records; writes results/quick/
+    python report.py results/full/runs --out /tmp/full --title "SimCLR on CIFAR-10, full grid"
+    python report.py some/folder/of/runs --out /tmp/runs   # no studies.tsv: one table row per run
 
-Needs numpy and matplotlib only: no torch, and no checkpoint is ever loaded.
+Needs numpy and matplotlib only (scikit-learn for the t-SNE map, if installed; without it the report
+says so and keeps the PCA map): no torch, and no checkpoint is ever loaded.
 """
 import argparse
 import csv
+import hashlib
 import json
 import math
 import os
@@ -67,6 +72,13 @@ STUDY_INTRO = {  # one sentence under each study's heading: what varies, and wha
              "of the labels. With fewer labels each classifier trains 1/fraction times as many epochs "
              "(at most 10x), so that it is not also trained for fewer steps.",
 }
+DIAG_NOTE = ("- Diagnostics of the representation (`diagnostics.json`: {images} fixed test images, two SimCLR "
+             "views each), in the tables as mean ± std over seeds: eff. rank = RankMe (Garrido et al. 2023), the "
+             "exponential of the entropy of the normalised singular values, of h and of z = g(h) (at most their "
+             "dimension); align = L_align of Wang & Isola (2020), the mean squared distance of a positive pair on "
+             "the unit sphere (lower: positives closer); unif = their L_uniform (t = 2; lower: more uniform). "
+             "The contrastive loss acts on z (with head none on h itself, z = h), so the tables give z's "
+             "alignment and uniformity; the linear probe reads h. — where a run has no record.")
 LABEL_KINDS = ["supervised", "linear", "finetune", "random-init"]
 RECIPE_KEYS = ("lr", "wd", "epochs", "bs")  # what fine-tuning and the supervised baseline should share
 # args that do not make a setting: the seed, where files are, and how the machine ran it
@@ -75,11 +87,16 @@ EVAL_RECIPE_ARGS = ("encoder", "epochs", "lr", "wd", "bs", "label_fraction", "fe
 KNN_HEADING = "kNN top-1 (%, fixed 5k bank)"
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
            "dog", "frog", "horse", "ship", "truck"]
+# diagnostics.json (linear_eval.py --diagnostics): run key -> (features, measurement)
+DIAG_FIELDS = {"rank_h": ("h", "effective_rank"), "rank_z": ("z", "effective_rank"),
+               "align_h": ("h", "alignment"), "align_z": ("z", "alignment"),
+               "unif_h": ("h", "uniformity"), "unif_z": ("z", "uniformity")}
 CSV_COLUMNS = ["run", "studies", "script", "method", "encoder", "head", "aug", "tau", "bs",
                "epochs", "steps", "fraction", "seed", "label_fraction", "kind", "linear_top1",
-               "linear_top5", "probe_z_top1", "knn_top1", "final_loss", "train_seconds",
+               "linear_top5", "probe_z_top1", "knn_top1", *DIAG_FIELDS, "final_loss", "train_seconds",
                "status"]
-FIELDS = {"lin": "top1", "knn": "knn", "z": "z_top1", "loss": "loss"}  # summary key -> run key
+FIELDS = {"lin": "top1", "knn": "knn", "z": "z_top1", "loss": "loss",
+          **{k: k for k in DIAG_FIELDS}}  # summary key -> run key
 
 
 # ----------------------------------------------------------------------------- loading
@@ -143,6 +160,50 @@ def failed_log_path(root, name):
     return paths[-1] if paths else os.path.join(name, "log.txt")
 
 
+def finite(v):
+    """Whether v is a real, finite number (not a bool, None, NaN or text)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def read_spectrum(values):
+    """A recorded spectrum as a float array, or None if it is not a non-empty list of numbers."""
+    if not isinstance(values, list) or not values or not all(finite(v) for v in values):
+        return None
+    return np.array(values, dtype=float)
+
+
+def read_diagnostics(path):
+    """What the report uses of diagnostics.json: {rank_h, rank_z, align_h, align_z, unif_h, unif_z,
+    dim_h, dim_z, spectrum_h, spectrum_z, z_is_h, diag_images}; None wherever the record (older runs) or an
+    entry is missing or malformed. For head none (z_is_h) the loss acts on h, so z's entries are h's."""
+    rec = read_json(path)
+    rec = rec if isinstance(rec, dict) else {}
+    z_is_h = rec.get("z_is_h") is True
+    parts = {"h": rec.get("h"), "z": rec.get("h") if z_is_h else rec.get("z")}
+    parts = {k: v if isinstance(v, dict) else {} for k, v in parts.items()}
+    out = {key: parts[part].get(name) if finite(parts[part].get(name)) else None
+           for key, (part, name) in DIAG_FIELDS.items()}
+    out.update({f"dim_{k}": parts[k].get("dim") if finite(parts[k].get("dim")) else None for k in parts})
+    out["spectrum_h"] = read_spectrum(rec.get("spectrum_h"))
+    out["spectrum_z"] = out["spectrum_h"] if z_is_h else read_spectrum(rec.get("spectrum_z"))
+    out["z_is_h"] = z_is_h
+    out["diag_images"] = rec.get("images") if finite(rec.get("images")) else None
+    return out
+
+
+def read_confusion(result):
+    """The 10x10 test confusion matrix (rows: true class, columns: predicted) of a result file as
+    an array of counts, or None where it is absent (older runs) or not 10x10 counts with every
+    class present."""
+    m = (result or {}).get("confusion")
+    if not isinstance(m, list) or len(m) != len(CLASSES) or not all(
+            isinstance(row, list) and len(row) == len(CLASSES) and all(finite(v) and v >= 0 for v in row)
+            for row in m):
+        return None
+    m = np.array(m, dtype=float)
+    return m if (m.sum(axis=1) > 0).all() else None
+
+
 def load_run(root, name):
     """Everything report.py uses from one run directory, as a flat dict."""
     d = os.path.join(root, name)
@@ -175,6 +236,9 @@ def load_run(root, name):
         else (config.get("schedule") or {}).get("total_steps", args.get("steps")),
         "seconds": seconds,
         "features": os.path.join(d, "features_test.npz"),
+        "retrieval": os.path.join(d, "retrieval.npz"),
+        "confusion": read_confusion(result),
+        **read_diagnostics(os.path.join(d, "diagnostics.json")),
         "log": failed_log_path(root, name),
     }
 
@@ -433,7 +497,8 @@ def encoder_floors(runs, studies, noise):
         members, source = floor_runs(runs, studies, enc)
         vals = values(members, "top1")
         if vals:
-            floors[enc] = {"est": noise.est(vals), "values": vals, "source": source, "encoder": enc}
+            floors[enc] = {"est": noise.est(vals), "values": vals, "source": source, "encoder": enc,
+                           "runs": members}
     return floors
 
 
@@ -463,6 +528,46 @@ def winner(ranked, ests):
     return None
 
 
+def geometry_of(summaries):
+    """'z' when some setting has z's alignment and uniformity (what the contrastive loss shapes),
+    else 'h' (random-init encoders have no head)."""
+    return "z" if any(s["align_z"] or s["unif_z"] for s in summaries) else "h"
+
+
+def diag_columns(summaries):
+    """The table columns of the representation diagnostics, present only when some setting has
+    them: effective rank of h and z in one cell, and alignment and uniformity of z (of h where
+    no setting has a z)."""
+    g = geometry_of(summaries)
+    columns = []
+    if any(s["rank_h"] or s["rank_z"] for s in summaries):
+        columns.append(("eff. rank h / z" if any(s["rank_z"] for s in summaries) else "eff. rank h", "rank"))
+    columns += [(f"{name} {g}", key) for name, key in (("align", "align"), ("unif", "unif"))
+                if any(s[f"{key}_{g}"] for s in summaries)]
+    return columns
+
+
+def fmt_pair(a, b, digits=1):
+    """'41.2 ± 0.3 / 12.1 ± 0.2 (n=3)' for two measurements of the same seeds, '—' for a missing one."""
+    if not b:
+        return fmt_ms(a, digits) + " / —"
+    if not a:
+        return "— / " + fmt_ms(b, digits)
+    ns = {mean_std(a)[2], mean_std(b)[2]}
+    if len(ns) > 1:
+        return f"{fmt_ms(a, digits)} / {fmt_ms(b, digits)}"
+    return " / ".join(fmt_ms(v, digits).rsplit(" (n=", 1)[0] for v in (a, b)) + f" (n={ns.pop()})"
+
+
+def diag_cells(s, summaries):
+    """The diagnostics cells of one setting of `summaries` (see diag_columns)."""
+    g = geometry_of(summaries)
+    pair = any(t["rank_z"] for t in summaries)
+    return {"rank": "—" if not (s["rank_h"] or s["rank_z"]) else
+            fmt_pair(s["rank_h"], s["rank_z"]) if pair else fmt_ms(s["rank_h"], 1),
+            "align": fmt_ms(s[f"align_{g}"], 3), "unif": fmt_ms(s[f"unif_{g}"], 3)}
+
+
 def study_table(study, summaries, default_names, noise):
     """Markdown lines of a study's table: mean ± std (n) per setting; the highest mean in bold,
     marked (best) only when it wins by the noise rule."""
@@ -471,7 +576,9 @@ def study_table(study, summaries, default_names, noise):
         columns.append(("same encoder untrained (%)", "floor"))
     if study == "head":
         columns.append(("probe on z top-1 (%)", "z"))
-    columns += [(KNN_HEADING, "knn"), ("final loss", "loss"), ("epochs", "epochs")]
+    columns.append((KNN_HEADING, "knn"))
+    columns += diag_columns(summaries)
+    columns += [("final loss", "loss"), ("epochs", "epochs")]
     if study in STEPS_COLUMN:
         columns.append(("steps", "steps"))
     columns += [("training time (min)", "minutes"), ("notes", None)]
@@ -494,7 +601,8 @@ def study_table(study, summaries, default_names, noise):
             cells = {"lin": fmt_ms(s["lin"]), "floor": fmt_ms(s["floor"]), "z": fmt_ms(s["z"]),
                      "knn": fmt_ms(s["knn"]), "loss": fmt_ms(s["loss"], 3),
                      "epochs": "/".join(map(str, s["epochs"])) or "—",
-                     "steps": fmt_mean(s["steps"], 0), "minutes": fmt_mean(s["minutes"], 2)}
+                     "steps": fmt_mean(s["steps"], 0), "minutes": fmt_mean(s["minutes"], 2),
+                     **diag_cells(s, summaries)}
             row = [s["label"]] + [cells[k] for _, k in columns[1:-1]]
         if s is top:
             row[0] += " (best)" if s is best else " (highest mean)"
@@ -613,10 +721,10 @@ def versus_floor_text(key, ranked, floor, noise):
     return text + "."
 
 
-def own_floor_text(ranked, noise):
+def own_floor_text(summaries, noise):
     """Encoder study: each encoder against its own untrained copy, under the rule."""
     parts = []
-    for s in ranked:
+    for s in summaries:
         if s["floor"]:
             gain = s["mean"] - mean_std(s["floor"])[0]
             verdict = Noise.compare(noise.est(s["lin"]), noise.est(s["floor"]))
@@ -629,10 +737,10 @@ def own_floor_text(ranked, noise):
             f"adds (points): {', '.join(parts)}.")
 
 
-def head_text(ranked, noise):
+def head_text(summaries, noise):
     """Head study: the probe on h against the probe on z = g(h), under the rule; none has z = h."""
     text = []
-    for s in ranked:
+    for s in summaries:
         if s["setting"] == NO_HEAD:
             text.append(f"For head = {NO_HEAD} there is no head, so z = h and the two probes are one: "
                         "no gap to report.")
@@ -664,10 +772,163 @@ def study_analysis(study, summaries, noise, floor=None):
         text.append(versus_floor_text(key, ranked, floor, noise))
     if study == "bs":
         text.append(steps_text(key, summaries))
-    text.append(own_floor_text(ranked, noise))
+    in_table_order = [s for s in summaries if s["lin"]]
+    text.append(own_floor_text(in_table_order, noise))
     if study == "head":
-        text.append(head_text(ranked, noise))
+        text.append(head_text(in_table_order, noise))
     return " ".join(t for t in text if t)
+
+
+# ----------------------------------------------------------------------------- diagnostics in words
+CALLED = {"below": "lower, beyond noise", "above": "higher, beyond noise", "within": "within noise",
+          None: "no seed spread, not called"}
+
+
+def first(runs, key):
+    """The first recorded value of `key` among the runs, else None."""
+    return next((r[key] for r in runs if r.get(key) is not None), None)
+
+
+def dim_text(dim):
+    """' of 128 dimensions' for a recorded dimension, '' otherwise."""
+    return f" of {dim:g} dimensions" if dim else ""
+
+
+def head_rank_text(summaries, noise):
+    """Head study: whether g collapses dimensions that h keeps (z's effective rank below h's, by
+    the rule) and whether that goes with the probe on h beating the probe on z; and whether h
+    itself has a lower effective rank when the loss acts on it directly (head none)."""
+    text = []
+    for s in summaries:
+        if s["setting"] == NO_HEAD or not (s["rank_h"] and s["rank_z"]):
+            continue
+        eh, ez = noise.est(s["rank_h"], "rank_h"), noise.est(s["rank_z"], "rank_z")
+        rank = Noise.compare(ez, eh)
+        probe = Noise.compare(noise.est(s["lin"]), noise.est(s["z"], "z")) if s["lin"] and s["z"] else None
+        z_part = f"{ez.mean:.1f}{dim_text(first(s['ok'], 'dim_z'))}"
+        h_part = f"{eh.mean:.1f}{dim_text(first(s['ok'], 'dim_h'))}"
+        head = f"For head = {s['label']}, the effective rank of z ({z_part})"
+        if rank is None:
+            text.append(f"{head} against h's ({h_part}) cannot be compared: no seed spread, not called.")
+            continue
+        dim_z = first(s["ok"], "dim_z")
+        narrow = f" (z has only {dim_z:g} dimensions, fewer than h's effective rank, so z's width alone limits it)" \
+            if dim_z and eh.mean > dim_z else ""
+        sentence = head + {"below": f" is below that of h ({h_part}), beyond noise{narrow}: g collapses dimensions "
+                                    "that h keeps",
+                           "within": f" is within noise of that of h ({h_part}): g keeps about as many dimensions as h",
+                           "above": f" is above that of h ({h_part}), beyond noise: g does not collapse dimensions"}[rank]
+        if rank == "below" and probe == "above":
+            sentence += "; this goes with the probe on h beating the probe on z, as a collapse in z would explain"
+        elif rank == "below" and probe == "within":
+            sentence += ("; yet the probes on h and on z are within noise of each other, so the dimensions z loses "
+                         "are not ones the linear probe needs")
+        elif rank == "below" and probe == "below":
+            sentence += "; yet the probe on z beats the probe on h, so the collapse costs no linear accuracy"
+        elif probe == "above":
+            sentence += ("; so the probe on h beating the probe on z is not explained by fewer dimensions in z "
+                         "(what g discards is not measured by the rank)")
+        text.append(sentence + ".")
+    none = next((s for s in summaries if s["setting"] == NO_HEAD and s["rank_h"]), None)
+    others = [s for s in summaries if s["setting"] != NO_HEAD and s["rank_h"]]
+    if none and others:
+        e = noise.est(none["rank_h"], "rank_h")
+        verdicts = [Noise.compare(e, noise.est(o["rank_h"], "rank_h")) for o in others]
+        parts = ", ".join(f"{mean_std(o['rank_h'])[0]:.1f} with head = {o['label']} ({CALLED[v]})"
+                          for o, v in zip(others, verdicts))
+        sentence = (f"Without a head (head = {NO_HEAD}) the loss acts on h itself, and h's effective rank is "
+                    f"{e.mean:.1f}, against {parts}")
+        if all(v == "below" for v in verdicts):
+            sentence += (": a projection head keeps h from the dimensional collapse the loss causes in what it "
+                         "acts on, as Jing et al. (2022) describe")
+        elif all(v == "within" for v in verdicts):
+            sentence += ": here a head does not change h's effective rank beyond noise"
+        text.append(sentence + ".")
+    return " ".join(text)
+
+
+def tau_geometry_text(summaries, noise):
+    """Tau study: whether lowering τ makes z more uniform and less aligned (Wang & Isola 2020), from
+    the lowest to the highest τ by the rule, and whether the most accurate τ (a winner by the
+    rule) is the most uniform or the best aligned."""
+    g = geometry_of(summaries)
+    pts = sorted([s for s in summaries if is_number(s["setting"]) and s[f"align_{g}"] and s[f"unif_{g}"]],
+                 key=lambda s: s["setting"])
+    if len(pts) < 2:
+        return ""
+    lo, hi = pts[0], pts[-1]
+    est = {(s["label"], m): noise.est(s[f"{m}_{g}"], f"{m}_{g}") for s in (lo, hi) for m in ("align", "unif")}
+    unif = Noise.compare(est[lo["label"], "unif"], est[hi["label"], "unif"])
+    align = Noise.compare(est[lo["label"], "align"], est[hi["label"], "align"])
+    words = {"unif": {"below": "more uniform at the lower τ, beyond noise", "above": "less uniform at the lower τ, "
+                      "beyond noise", "within": "within noise", None: "no seed spread, not called"},
+             "align": {"above": "less aligned at the lower τ, beyond noise", "below": "better aligned at the "
+                       "lower τ, beyond noise", "within": "within noise", None: "no seed spread, not called"}}
+    text = [f"From τ = {lo['label']} to τ = {hi['label']}, the uniformity of {g} goes from "
+            f"{est[lo['label'], 'unif'].mean:.3f} to {est[hi['label'], 'unif'].mean:.3f} ({words['unif'][unif]}) "
+            f"and its alignment from {est[lo['label'], 'align'].mean:.3f} to {est[hi['label'], 'align'].mean:.3f} "
+            f"({words['align'][align]})."]
+    if unif is None or align is None:
+        pass
+    elif unif == "below" and align == "above":
+        text.append("That is the direction Wang & Isola (2020) describe: a lower τ spreads the embeddings more "
+                    "uniformly and aligns positives less.")
+    elif unif == "above" and align == "below":
+        text.append("That is the opposite of the direction Wang & Isola (2020) describe (a lower τ: more "
+                    "uniform, less aligned).")
+    elif (unif, align) == ("within", "within"):
+        text.append("Neither moves beyond noise, so this grid does not show the trade-off Wang & Isola (2020) "
+                    "describe.")
+    else:
+        moved = "uniformity" if unif == "below" else "alignment" if align == "above" else None
+        text.append(f"Only {moved} moves as Wang & Isola (2020) describe (a lower τ: more uniform, less aligned)."
+                    if moved else "Neither moves as Wang & Isola (2020) describe (a lower τ: more uniform, less "
+                    "aligned).")
+    ranked = sorted([s for s in pts if s["lin"]], key=lambda s: -s["mean"])
+    if len(ranked) >= 2:
+        ests = [noise.est(s["lin"]) for s in ranked]
+        best = winner(ranked, ests)
+        uniform = min(pts, key=lambda s: mean_std(s[f"unif_{g}"])[0])
+        aligned = min(pts, key=lambda s: mean_std(s[f"align_{g}"])[0])
+        if Noise.compare(ests[0], ests[-1]) is None:
+            text.append("Without a seed spread no τ can be called the most accurate, so whether accuracy tracks "
+                        "alignment or uniformity cannot be said.")
+        elif best is None:
+            text.append("Linear top-1 separates no τ from the others beyond noise, so the data do not say "
+                        "whether accuracy tracks alignment or uniformity.")
+        elif best is uniform and best is aligned:
+            text.append(f"The most accurate τ ({best['label']}) also has the lowest mean uniformity and the "
+                        "lowest mean alignment.")
+        elif best is uniform:
+            text.append(f"The most accurate τ ({best['label']}) is also the most uniform (lowest mean uniformity): "
+                        "accuracy follows uniformity here, not alignment.")
+        elif best is aligned:
+            text.append(f"The most accurate τ ({best['label']}) is also the best aligned (lowest mean alignment): "
+                        "accuracy follows alignment here, not uniformity.")
+        else:
+            text.append(f"The most accurate τ ({best['label']}) is neither the most uniform (τ = {uniform['label']}) "
+                        f"nor the best aligned (τ = {aligned['label']}): it balances the two.")
+    return " ".join(text)
+
+
+def spectrum_text(summaries, floor_runs_, encoder, noise):
+    """Method study: each method's effective rank of h (a flatter spectrum, a higher rank) against
+    the random-init encoder of the same architecture, by the rule."""
+    rand = values(floor_runs_, "rank_h")
+    done = [s for s in summaries if s["rank_h"]]
+    if not done:
+        return ""
+    ranks = ", ".join(f"{s['label']} {mean_std(s['rank_h'])[0]:.1f}" for s in done)
+    if not rand:
+        return f"Effective rank of h (a flatter singular-value spectrum gives a higher rank): {ranks}."
+    er = noise.est(rand, "rank_h")
+    words = {"above": "flatter than random init's (higher rank), beyond noise",
+             "below": "steeper than random init's (lower rank), beyond noise",
+             "within": "within noise of random init's", None: "not called (no seed spread)"}
+    parts = [f"{s['label']}'s spectrum is {words[Noise.compare(noise.est(s['rank_h'], 'rank_h'), er)]}"
+             for s in done]
+    return (f"Effective rank of h (a flatter singular-value spectrum gives a higher rank): {ranks}, and "
+            f"{er.mean:.1f} for the random-init {encoder} encoder: " + "; ".join(parts) + ".")
 
 
 # ----------------------------------------------------------------------------- figures
@@ -684,13 +945,14 @@ def seed_dots(ax, x, vals, width, label):
     ax.scatter(xs, vals, s=12, color="black", zorder=3, label=label)
 
 
-def plot_bars(summaries, key, title, path, floor=None, series=(("lin", "linear probe on h"),), same_as_h=()):
+def plot_bars(summaries, key, title, path, floor=None, series=(("lin", "linear probe on h"),), same_as_h=(),
+              ylabel="linear top-1 (%)"):
     """Grouped bars of the mean per setting and series (std error bars, each seed a dot); a band at
     the random-init floor (mean ± std) when given, and a short black mark on each bar at that
     setting's own floor (encoder study) where the summaries carry one. Labels go in a legend
     below the axes, so none covers a bar's value."""
     plt = pyplot()
-    done = [s for s in summaries if s["lin"]]
+    done = [s for s in summaries if s[series[0][0]]]
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(done) * len(series) + 2), 4))
     shown, top = set(), 1.0
@@ -716,18 +978,21 @@ def plot_bars(summaries, key, title, path, floor=None, series=(("lin", "linear p
                         xytext=(0, 3), textcoords="offset points", fontsize=8)
             top = max(top, m + err, max(s[field]))
     own = [(x, np.mean(s["floor"])) for x, s in enumerate(done) if s["floor"]]
+    top = max([top] + [f for _, f in own])
     if own:
         ax.hlines([f for _, f in own], [x - 0.4 for x, _ in own], [x + 0.4 for x, _ in own],
                   color="black", linewidth=2, label="same encoder untrained")
     if floor is not None:
         m, sd, n = mean_std(floor["values"])
         sd = sd if n > 1 else 0.0
+        top = max(top, m + sd)
         ax.axhspan(m - sd, m + sd, color="grey", alpha=0.3, linewidth=0, gid="floor band")
         ax.axhline(m, color="black", linestyle="--", linewidth=1,
                    label=f"random-init floor ({floor_text(floor)})")
     ax.set_xticks(range(len(done)), [s["label"] for s in done], rotation=20 if len(done) > 4 else 0)
+    ax.set_xlim(-0.5, len(done) - 0.5)  # every slot in view, the "z = h" mark of the last one too
     ax.set_xlabel(key)
-    ax.set_ylabel("linear top-1 (%)")
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, top * 1.15)
     ax.set_title(title)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8, frameon=False)
@@ -822,25 +1087,246 @@ def pca_2d(feats):
     return x @ vt[:2].T
 
 
-def plot_features(panels, path, max_points=3000):
-    """Side-by-side 2-D PCA scatters of test features coloured by class."""
+TSNE_PERPLEXITY, TSNE_SEED = 30.0, 0
+_TSNE_CACHE = {}  # sha256 of the features -> their map: the same records are mapped once per process
+
+
+def tsne_available():
+    """Whether scikit-learn's t-SNE can be imported here."""
+    try:
+        from sklearn.manifold import TSNE
+    except ImportError:
+        return False
+    return TSNE is not None
+
+
+def tsne_2d(feats):
+    """The t-SNE map (N, 2) of (N, D) features with scikit-learn (perplexity 30, PCA initialisation,
+    a fixed random_state), or None when scikit-learn is not installed (the report then says
+    so and shows the PCA map only)."""
+    try:
+        from sklearn.manifold import TSNE
+    except ImportError:
+        return None
+    x = np.ascontiguousarray(feats, dtype=np.float32)
+    key = hashlib.sha256(x.tobytes() + str(x.shape).encode()).hexdigest()
+    if key not in _TSNE_CACHE:
+        perplexity = min(TSNE_PERPLEXITY, (len(x) - 1) / 3)  # sklearn needs perplexity < N
+        _TSNE_CACHE[key] = TSNE(n_components=2, perplexity=perplexity, init="pca",
+                                random_state=TSNE_SEED).fit_transform(x)
+    return _TSNE_CACHE[key]
+
+
+def load_features(npz):
+    """(feats float64 (N, D), labels int (N,)) of a features_test.npz, or None if unreadable."""
+    try:
+        with np.load(npz) as data:
+            feats, labels = data["feats"].astype(np.float64), data["labels"].astype(int)
+    except (OSError, KeyError, ValueError):
+        return None
+    if feats.ndim != 2 or labels.shape != (len(feats),) or len(feats) < 3:
+        return None
+    return feats, labels
+
+
+def plot_features(panels, path, max_points=3000, project=pca_2d, axes_names=("PC 1", "PC 2")):
+    """Side-by-side 2-D maps (PCA by default) of test features coloured by class; panels:
+    [(title, (feats, labels))]."""
     plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels) + 1.5, 5), squeeze=False)
     rng = np.random.default_rng(0)
-    for ax, (title, npz) in zip(axes[0], panels):
-        with np.load(npz) as data:
-            feats, labels = data["feats"].astype(np.float64), data["labels"].astype(int)
+    for ax, (title, (feats, labels)) in zip(axes[0], panels):
         keep = rng.permutation(len(labels))[:max_points]
-        xy = pca_2d(feats)[keep]
+        xy = project(feats)[keep]
         for c in range(10):
             sel = labels[keep] == c
             ax.scatter(xy[sel, 0], xy[sel, 1], s=4, alpha=0.6, color=plt.cm.tab10(c),
                        label=CLASSES[c])
-        ax.set(title=title, xlabel="PC 1", ylabel="PC 2")
+        ax.set(title=title, xlabel=axes_names[0], ylabel=axes_names[1])
     axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=3,
                        fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_tau_geometry(points, g, path):
+    """Wang & Isola's picture: alignment (x) against uniformity (y) of `g`, one point per τ with
+    std error bars over seeds and its linear top-1 beside it; linear top-1 against τ on the right.
+    points: summaries of the τ study, in order of τ."""
+    plt = pyplot()
+    fig, (ax, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.3), gridspec_kw={"width_ratios": [3, 2]})
+    for i, s in enumerate(points):
+        (ma, sa, na), (mu, su, nu) = mean_std(s[f"align_{g}"]), mean_std(s[f"unif_{g}"])
+        color = plt.cm.viridis(i / max(1, len(points) - 1))
+        ax.errorbar(ma, mu, xerr=sa if na > 1 else None, yerr=su if nu > 1 else None, marker="o", capsize=3,
+                    color=color, label=f"τ = {s['label']}")
+        acc = f" ({mean_std(s['lin'])[0]:.1f}%)" if s["lin"] else ""
+        ax.annotate(f"τ = {s['label']}{acc}", (ma, mu), xytext=(5, 5), textcoords="offset points", fontsize=8)
+    ax.set(xlabel=f"alignment of {g} (L_align; lower: positives closer)",
+           ylabel=f"uniformity of {g} (L_uniform; lower: more uniform)",
+           title=f"alignment and uniformity of {g} per τ")
+    ax.grid(alpha=0.3)
+    acc = [s for s in points if s["lin"]]
+    if acc:
+        ms = [mean_std(s["lin"]) for s in acc]
+        ax_acc.errorbar([s["setting"] for s in acc], [m for m, _, _ in ms],
+                        yerr=[0 if n < 2 else sd for _, sd, n in ms], marker="o", capsize=3, color="black")
+        ax_acc.set_xscale("log")
+        ax_acc.set_xticks([s["setting"] for s in acc], [s["label"] for s in acc])
+        ax_acc.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax_acc.set(xlabel="τ", ylabel="linear top-1 (%)", title="linear probe on h, for reference")
+    ax_acc.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def mean_spectrum(spectra):
+    """The mean of normalised spectra over seeds (cut to the shortest), renormalised to sum to 1."""
+    k = min(len(x) for x in spectra)
+    mean = np.mean([x[:k] for x in spectra], axis=0)
+    return mean / mean.sum()
+
+
+def plot_spectra(curves, path, title):
+    """Normalised singular values of h (log scale) against their rank index, one curve per
+    encoder; curves: [(label, [spectrum per seed])], each drawn as the mean over its seeds."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for i, (label, spectra) in enumerate(curves):
+        y = mean_spectrum(spectra)
+        x = np.arange(1, len(y) + 1)
+        ok = y > 0  # a zero singular value has no place on a log scale
+        n = len(spectra)
+        ax.plot(x[ok], y[ok], label=f"{label} (n={n})", color="black" if "random" in label else plt.cm.tab10(i),
+                linestyle="--" if "random" in label else "-")
+    ax.set_yscale("log")
+    ax.set(xlabel="rank index k of the singular value", ylabel="s_k / Σ s (normalised)", title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+RETRIEVAL_KEYS = {"query_images": 4, "query_labels": 1, "neighbour_images": 5, "neighbour_labels": 2,
+                  "similarity": 2}  # array -> number of dimensions
+
+
+def load_retrieval(path):
+    """retrieval.npz as a dict of arrays, or None if absent or not the recorded shapes (Q queries,
+    K neighbours each)."""
+    try:
+        with np.load(path) as data:
+            rec = {k: data[k] for k in RETRIEVAL_KEYS}
+    except (OSError, KeyError, ValueError):
+        return None
+    q, k = rec["neighbour_labels"].shape if rec["neighbour_labels"].ndim == 2 else (0, 0)
+    if any(rec[key].ndim != nd for key, nd in RETRIEVAL_KEYS.items()) or q == 0 or k == 0 \
+            or rec["query_images"].shape[0] != q or rec["neighbour_images"].shape[:2] != (q, k) \
+            or rec["query_labels"].shape != (q,) or rec["similarity"].shape != (q, k):
+        return None
+    return rec
+
+
+def retrieval_marks(query_labels, neighbour_labels):
+    """(Q, K) booleans: True where a neighbour's class is not its query's (framed in red)."""
+    return np.asarray(neighbour_labels) != np.asarray(query_labels)[:, None]
+
+
+def class_name(c):
+    """CIFAR-10's name of class index c."""
+    return CLASSES[int(c)] if 0 <= int(c) < len(CLASSES) else str(c)
+
+
+FRAME = {"query": (0, 0, 0), "wrong": (220, 0, 0), "right": (200, 200, 200)}  # RGB of a cell's frame
+CELL, BORDER, GAP, CAPTION = 32, 2, 6, 12  # pixels: image, frame, space between cells, caption below
+
+
+def retrieval_mosaic(rec):
+    """One RGB image of a retrieval record: a row per query (the query, a gap, then its neighbours),
+    each image in a frame (black: the query; red: a neighbour of another class; grey: of the
+    query's class). Returns (mosaic (H, W, 3) uint8, [(row, column, x, y, kind)] of every cell,
+    x, y the centre of its caption)."""
+    q, k = rec["neighbour_labels"].shape
+    wrong = retrieval_marks(rec["query_labels"], rec["neighbour_labels"])
+    side = CELL + 2 * BORDER
+    step_x, step_y = side + GAP, side + CAPTION
+    mosaic = np.full((q * step_y, (k + 1) * step_x + GAP, 3), 255, dtype=np.uint8)
+    cells = []
+    for i in range(q):
+        for j in range(k + 1):
+            x0, y0 = j * step_x + (GAP if j else 0), i * step_y  # an extra gap after the query
+            kind = "query" if j == 0 else "wrong" if wrong[i, j - 1] else "right"
+            img = rec["query_images"][i] if j == 0 else rec["neighbour_images"][i, j - 1]
+            mosaic[y0:y0 + side, x0:x0 + side] = FRAME[kind]
+            mosaic[y0 + BORDER:y0 + BORDER + CELL, x0 + BORDER:x0 + BORDER + CELL] = \
+                np.asarray(img, dtype=np.uint8)[:CELL, :CELL]
+            cells.append((i, j, x0 + side / 2, y0 + side + 1, kind))
+    return mosaic, cells
+
+
+def plot_retrieval(panels, path):
+    """One block per encoder, side by side: a row per query (the test image, then its nearest
+    training images), under each image its class (and cosine similarity), and a red frame on each
+    neighbour of another class (retrieval_mosaic). panels: [(title, retrieval record)]."""
+    plt = pyplot()
+    mosaics = [retrieval_mosaic(rec) for _, rec in panels]
+    h, w = mosaics[0][0].shape[:2]
+    fig, axes = plt.subplots(1, len(panels), figsize=(len(panels) * w / 40 + 0.5, h / 40 + 0.6), squeeze=False)
+    for ax, (title, rec), (mosaic, cells) in zip(axes[0], panels, mosaics):
+        ax.imshow(mosaic, interpolation="nearest")
+        for i, j, x, y, kind in cells:
+            label = rec["query_labels"][i] if j == 0 else rec["neighbour_labels"][i, j - 1]
+            sim = "" if j == 0 else f" {float(rec['similarity'][i, j - 1]):.2f}"
+            ax.text(x, y, class_name(label) + sim, ha="center", va="top", fontsize=5,
+                    color="red" if kind == "wrong" else "black")
+        ax.set_axis_off()
+        k = rec["neighbour_labels"].shape[1]
+        ax.set_title(f"{title}:\nquery, then its {k} nearest training images (red frame: another class)",
+                     fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def row_rates(confusions):
+    """Per-seed confusion counts -> (mean row-normalised %, per-class accuracy % per seed (S, C))."""
+    rates = [100 * m / m.sum(axis=1, keepdims=True) for m in confusions]  # (C, C) each
+    return np.mean(rates, axis=0), np.array([np.diag(r) for r in rates])
+
+
+def plot_confusion(panels, path):
+    """Two row-normalised confusion matrices (% of each true class) side by side and, below, the
+    per-class accuracy of each (mean over seeds, std error bars). panels: [(title, [counts per seed])]."""
+    plt = pyplot()
+    fig = plt.figure(figsize=(12, 10))
+    grid = fig.add_gridspec(2, len(panels), height_ratios=[1.25, 1])
+    for i, (title, confusions) in enumerate(panels):
+        mean, _ = row_rates(confusions)
+        ax = fig.add_subplot(grid[0, i])
+        im = ax.imshow(mean, cmap="Blues", vmin=0, vmax=100)
+        for (r, c), v in np.ndenumerate(mean):
+            ax.text(c, r, f"{v:.0f}", ha="center", va="center", fontsize=7,
+                    color="white" if v > 60 else "black")
+        ax.set_xticks(range(len(CLASSES)), CLASSES, rotation=60, fontsize=7)
+        ax.set_yticks(range(len(CLASSES)), CLASSES, fontsize=7)
+        ax.set(xlabel="predicted class", ylabel="true class", title=f"{title} (n={len(confusions)})")
+        fig.colorbar(im, ax=ax, fraction=0.046, label="% of the true class")
+    ax = fig.add_subplot(grid[1, :])
+    width = 0.8 / len(panels)
+    for i, (title, confusions) in enumerate(panels):
+        per_class = row_rates(confusions)[1]  # (S, C)
+        x = np.arange(len(CLASSES)) + (i - (len(panels) - 1) / 2) * width
+        sd = per_class.std(axis=0, ddof=1) if len(per_class) > 1 else None
+        ax.bar(x, per_class.mean(axis=0), width * 0.9, yerr=sd, capsize=2, color=plt.cm.tab10(i), label=title)
+    ax.set_xticks(range(len(CLASSES)), CLASSES)
+    ax.set(ylabel="test accuracy of the class (%)", ylim=(0, 105), title="per-class accuracy")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=len(panels), frameon=False)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -926,16 +1412,18 @@ def label_section(runs, fig_dir, noise, floor):
 
 
 def commits_text(runs):
-    """'abc123 (all 38 runs)' or 'abc123 (30 runs), def456 (8 runs)' from the configs."""
+    """'commit abc123 (all 38 runs)' or 'commits abc123 (30 runs), def456 (8 runs)' from the configs."""
     counts = {}
     for r in runs.values():
         if r["config"]:
             commit = r["config"].get("commit") or "none recorded"
             counts[commit] = counts.get(commit, 0) + 1
     items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    if not items:
+        return "a commit none of them recorded"
     if len(items) == 1:
-        return f"{items[0][0]} (all {items[0][1]} runs)"
-    return ", ".join(f"{c} ({n} runs)" for c, n in items) or "none recorded"
+        return f"commit {items[0][0]} (all {items[0][1]} runs)"
+    return "commits " + ", ".join(f"{c} ({n} run{'s' if n > 1 else ''})" for c, n in items)
 
 
 def grid_name(runs):
@@ -955,7 +1443,8 @@ def noise_rule_lines(noise):
                 "the sentences below only describe."]
     return [rule + f" A setting with a single seed borrows the seed std of {noise.name}: "
             f"s = {noise.ref['lin']:.2f} points of linear top-1 (n={len(noise.runs)}; likewise for kNN "
-            "and the probe on z)."]
+            "and the probe on z" + (", and for each diagnostic of the representation" if set(noise.ref) & set(DIAG_FIELDS)
+                                    else "") + ")."]
 
 
 def header_lines(title, runs, floors, noise, compared=True):
@@ -978,7 +1467,7 @@ def header_lines(title, runs, floors, noise, compared=True):
                      f"pre-training on this fraction of the training images: {fractions or 'unknown'}.")
     if grid:
         lines.append(f"- Grid: {grid} (as recorded in config.json).")
-    lines += [f"- Code: the runs were made by commit {commits_text(runs)}, as recorded in each run's "
+    lines += [f"- Code: the runs were made by {commits_text(runs)}, as recorded in each run's "
               f"config.json; torch {join_values(c.get('torch') for c in configs if c.get('torch'))}.",
               f"- Hardware: {join_values(devices)}"
               + (f"; precision (autocast): {join_values(precisions)}." if precisions else ".")]
@@ -995,31 +1484,155 @@ def header_lines(title, runs, floors, noise, compared=True):
                          f"{floor_text(f)}, from the {f['source']}" for f in floors.values()) + ".")
     if compared:
         lines += noise_rule_lines(noise)
+    if any(r[k] is not None for r in runs.values() for k in DIAG_FIELDS):
+        images = {r["diag_images"] for r in runs.values() if r["diag_images"] is not None}
+        lines.append(DIAG_NOTE.format(images=" or ".join(f"{int(n):,}" for n in sorted(images)) or "a set of"))
     if pre:
         lines.append(f"- {KNN_HEADING.split(' (')[0]} is measured against one fixed memory bank (a stratified "
                      "5,000-image subset of the training split, the same for every run and seed).")
     return lines + [""]
 
 
+def random_init_runs(runs, encoder, path_key=None):
+    """The finished random-init evaluations on all the labels of `encoder` (None: any), A-Z;
+    path_key: only those that hold that record file."""
+    return [runs[n] for n in sorted(runs) if runs[n]["kind"] == "random-init" and runs[n]["status"] == "ok"
+            and float(runs[n]["label_fraction"] if runs[n]["label_fraction"] is not None else 1.0) == 1.0
+            and (encoder is None or run_encoder(runs[n]) in (None, encoder))
+            and (path_key is None or os.path.exists(runs[n][path_key]))]
+
+
 def features_section(runs, default_run, fig_dir):
-    """The 2-D PCA figure of default vs random-init features, or nothing if absent."""
+    """The 2-D maps of default vs random-init features (PCA, and t-SNE where scikit-learn is
+    installed), or nothing if no features were recorded."""
     panels = []
     if default_run and os.path.exists(runs[default_run]["features"]):
-        panels.append((f"SSL encoder ({default_run})", runs[default_run]["features"]))
+        feats = load_features(runs[default_run]["features"])
+        if feats is not None:
+            panels.append((f"SSL encoder ({default_run})", feats))
     encoder = run_encoder(runs[default_run]) if default_run else None
-    for name in sorted(runs):
-        r = runs[name]
-        if r["kind"] == "random-init" and r["label_fraction"] is not None and float(r["label_fraction"]) == 1.0 \
-                and run_encoder(r) in (None, encoder) and os.path.exists(r["features"]):
-            panels.append((f"random-init encoder ({r['name']})", r["features"]))
+    for r in random_init_runs(runs, encoder, "features"):
+        feats = load_features(r["features"])
+        if feats is not None:
+            panels.append((f"random-init encoder ({r['name']})", feats))
             break
     if not panels:
         return []
     plot_features(panels, os.path.join(fig_dir, "features_pca.png"))
-    return ["## Test features in 2-D (PCA)", "",
-            "Encoder features h of test images projected on their first two principal "
-            "components, coloured by class.", "",
-            "![PCA of test features](figures/features_pca.png)", ""]
+    tsne = tsne_available()
+    lines = [f"## Test features in 2-D ({'PCA and t-SNE' if tsne else 'PCA'})", "",
+             "Encoder features h of test images projected on their first two principal "
+             "components, coloured by class.", "",
+             "![PCA of test features](figures/features_pca.png)", ""]
+    if not tsne:
+        return lines + ["scikit-learn is not installed where this report was built, so there is no t-SNE map: "
+                        "the PCA projection above is the only 2-D picture.", ""]
+    plot_features(panels, os.path.join(fig_dir, "features_tsne.png"), project=tsne_2d,
+                  axes_names=("t-SNE 1", "t-SNE 2"))
+    return lines + [f"The same features mapped by t-SNE (scikit-learn; perplexity {TSNE_PERPLEXITY:g}, PCA "
+                    f"initialisation, random_state {TSNE_SEED}). t-SNE keeps neighbourhoods, not distances: "
+                    "tight single-colour clusters show classes the features separate, while the sizes of and "
+                    "gaps between clusters mean little.", "",
+                    "![t-SNE of test features](figures/features_tsne.png)", ""]
+
+
+def retrieval_section(runs, default_names, encoder, fig_dir):
+    """The nearest-neighbour grid of the default SSL encoder beside the random-init encoder, with
+    the count of neighbours of the query's class; nothing if neither recorded retrieval.npz."""
+    panels = []
+    for name in sorted(default_names):
+        rec = load_retrieval(runs[name]["retrieval"]) if runs[name]["status"] == "ok" else None
+        if rec is not None:
+            panels.append((f"SSL encoder ({name})", rec))
+            break
+    for r in random_init_runs(runs, encoder, "retrieval"):
+        rec = load_retrieval(r["retrieval"])
+        if rec is not None:
+            panels.append((f"random-init encoder ({r['name']})", rec))
+            break
+    if not panels:
+        return []
+    plot_retrieval(panels, os.path.join(fig_dir, "retrieval.png"))
+    q, k = panels[0][1]["neighbour_labels"].shape
+    counts = []
+    for title, rec in panels:
+        wrong = retrieval_marks(rec["query_labels"], rec["neighbour_labels"])
+        counts.append(f"{title}: {wrong.size - int(wrong.sum())} of {wrong.size}")
+    return ["## Nearest neighbours of test images", "",
+            f"{q} test images (one per class) and their {k} nearest training images by the cosine similarity "
+            "of h, among the fixed 5,000-image bank of the kNN monitor; under each image its class (and "
+            "the similarity), and a red frame on each neighbour whose class is not its query's.", "",
+            "![Nearest neighbours](figures/retrieval.png)", "",
+            "Neighbours of their query's class: " + "; ".join(counts) + f" ({q} queries of one seed: an "
+            "illustration, not a measurement under the noise rule).", ""]
+
+
+def top_confusions(mean, k=3):
+    """'cat → dog (21.3%), ...': the k largest off-diagonal rates of a row-normalised matrix."""
+    off = mean.copy()
+    np.fill_diagonal(off, -1.0)
+    flat = np.argsort(-off, axis=None, kind="stable")[:k]
+    return ", ".join(f"{CLASSES[i // len(CLASSES)]} → {CLASSES[i % len(CLASSES)]} ({off.flat[i]:.1f}%)"
+                     for i in flat)
+
+
+def confusion_text(ssl, sup, noise):
+    """Which classes each classifier confuses most, and per class the SSL probe against the
+    supervised model, under the rule (per-class accuracies borrow no spread: one seed on a
+    side means nothing is called)."""
+    m_ssl, acc_ssl = row_rates(ssl)
+    text = [f"The SSL linear probe's most frequent confusions (true → predicted, % of the true class): "
+            f"{top_confusions(m_ssl)}"]
+    if not sup:
+        return text[0] + "; there is no supervised run on all the labels to compare with."
+    m_sup, acc_sup = row_rates(sup)
+    text[0] += f"; the supervised model's: {top_confusions(m_sup)}."
+    gaps = acc_ssl.mean(axis=0) - acc_sup.mean(axis=0)  # (C,)
+    verdicts = [Noise.compare(noise.est(list(acc_ssl[:, c]), "class"), noise.est(list(acc_sup[:, c]), "class"))
+                for c in range(len(CLASSES))]
+    order = np.argsort(gaps, kind="stable")  # the SSL probe's largest deficits first
+
+    def listed(cs):
+        return ", ".join(f"{CLASSES[c]} {gaps[c]:+.1f}" for c in cs)
+    if None in verdicts:
+        text.append("Per class, no gap is called (a single seed on one side, and per-class accuracies borrow no "
+                    f"spread); by mean, the SSL probe trails the supervised model most on {listed(order[:3])} "
+                    "points.")
+        return " ".join(text)
+    groups = {v: [c for c in order if verdicts[c] == v] for v in ("below", "within", "above")}
+    sentence = (f"Per class, the SSL probe is below the supervised model beyond noise on {len(groups['below'])} "
+                f"of {len(CLASSES)} classes")
+    if groups["below"]:
+        sentence += f" (gap in points: {listed(groups['below'])})"
+    if groups["within"]:
+        sentence += f"; within noise on {', '.join(CLASSES[c] for c in groups['within'])}"
+    if groups["above"]:
+        sentence += f"; above it on {listed(groups['above'])} points"
+    text.append(sentence + ".")
+    return " ".join(text)
+
+
+def confusion_section(runs, default_names, encoder, noise, fig_dir):
+    """The confusion matrices and per-class accuracy of the default setting's linear probe and of
+    the supervised baseline on all the labels (every seed with a recorded matrix); nothing if
+    the default run recorded none."""
+    ssl = [runs[n]["confusion"] for n in sorted(default_names)
+           if runs[n]["status"] == "ok" and runs[n]["confusion"] is not None]
+    if not ssl:
+        return []
+    sup = [runs[n]["confusion"] for n in sorted(runs) if runs[n]["kind"] == "supervised"
+           and runs[n]["status"] == "ok" and runs[n]["confusion"] is not None
+           and runs[n]["label_fraction"] is not None and float(runs[n]["label_fraction"]) == 1.0
+           and run_encoder(runs[n]) in (None, encoder)]
+    panels = [("SSL linear probe (default setting)", ssl)] + ([("supervised, all labels", sup)] if sup else [])
+    plot_confusion(panels, os.path.join(fig_dir, "confusion.png"))
+    return ["## Per-class accuracy: the SSL linear probe against the supervised baseline", "",
+            "Test confusion matrices (each row: where the images of one true class go, in % of that class; "
+            "mean over seeds) of the default setting's linear probe"
+            + (" and of the supervised model of the same encoder trained on all the labels, and the per-class "
+               "accuracy of each." if sup else ", and its per-class accuracy."), "",
+            "![Confusion matrices and per-class accuracy](figures/confusion.png)", "",
+            confusion_text(ssl, sup, noise), ""]
 
 
 def write_csv(runs, path):
@@ -1035,15 +1648,22 @@ def write_csv(runs, path):
                        + [r["step"] if r["step"] is not None else ""]
                        + [a.get(k, "") for k in ("fraction", "seed")]
                        + [r[k] if r[k] is not None else "" for k in
-                          ("label_fraction", "kind", "top1", "top5", "z_top1", "knn", "loss",
+                          ("label_fraction", "kind", "top1", "top5", "z_top1", "knn", *DIAG_FIELDS, "loss",
                            "seconds")]
                        + [r["status"]])
 
 
 def floor_section(floors):
-    """Markdown lines of the floor study: each encoder's random-init floor and its source."""
-    lines = ["| encoder | linear top-1 (%) | from |", "|---|---|---|"]
-    lines += [f"| {f['encoder']} | {fmt_ms(f['values'])} | {md(f['source'])} |" for f in floors.values()]
+    """Markdown lines of the floor study: each encoder's random-init floor, the diagnostics of its
+    untrained h where recorded, and its source."""
+    diags = [{k: values(f["runs"], k) for k in DIAG_FIELDS} for f in floors.values()]
+    columns = diag_columns(diags)
+    lines = ["| encoder | linear top-1 (%) | " + "".join(f"{c} | " for c, _ in columns) + "from |",
+             "|---|---|" + "---|" * len(columns) + "---|"]
+    for f, d in zip(floors.values(), diags):
+        cells = diag_cells(d, diags)
+        lines.append(f"| {f['encoder']} | {fmt_ms(f['values'])} | "
+                     + "".join(f"{md(cells[k])} | " for _, k in columns) + f"{md(f['source'])} |")
     return lines + [""]
 
 
@@ -1074,7 +1694,42 @@ def study_section(study, members, default_names, noise, floors, fig_dir):
         plot_curves(summaries, key, f"{study}: pre-training curves",
                     os.path.join(fig_dir, f"{study}_curves.png"), x, study in NORMALISED_LOSS)
         lines += [f"![{study}: loss and kNN per {x}](figures/{study}_curves.png)", ""]
-    return lines + [study_analysis(study, summaries, noise, floor), ""]
+    figures, text = diagnostics_figures(study, summaries, floor, floors.get(study_encoder(members)), noise, fig_dir)
+    return lines + figures + [study_analysis(study, summaries, noise, floor), ""] + ([text, ""] if text else [])
+
+
+def diagnostics_figures(study, summaries, floor, enc_floor, noise, fig_dir):
+    """(Markdown lines of the figures, analysis paragraph) of the representation diagnostics that
+    explain a study: h against z per head, alignment and uniformity per τ, the singular-value
+    spectra of the methods and of the random-init encoder; ([], '') where not recorded."""
+    if study == "head" and any(s["rank_h"] for s in summaries):
+        plot_bars(summaries, "head", "head: effective rank of h and of z = g(h)",
+                  os.path.join(fig_dir, "head_rank.png"),
+                  series=(("rank_h", "effective rank of h"), ("rank_z", "effective rank of z")),
+                  same_as_h=(NO_HEAD,), ylabel="effective rank (RankMe)")
+        return (["![head: effective rank of h and z](figures/head_rank.png)", ""],
+                head_rank_text(summaries, noise))
+    if study == "tau":
+        g = geometry_of(summaries)
+        points = sorted([s for s in summaries if is_number(s["setting"]) and s[f"align_{g}"] and s[f"unif_{g}"]],
+                        key=lambda s: s["setting"])
+        if points:
+            plot_tau_geometry(points, g, os.path.join(fig_dir, "tau_align_unif.png"))
+            return (["![tau: alignment and uniformity](figures/tau_align_unif.png)", ""],
+                    tau_geometry_text(summaries, noise))
+    if study == "method":
+        curves = [(s["label"], [r["spectrum_h"] for r in s["ok"] if r["spectrum_h"] is not None]) for s in summaries]
+        encoder = (enc_floor or {}).get("encoder")
+        rand = [r for r in (enc_floor or {}).get("runs", []) if r["spectrum_h"] is not None]
+        if rand:
+            curves.append((f"random-init {encoder}", [r["spectrum_h"] for r in rand]))
+        curves = [(label, spectra) for label, spectra in curves if spectra]
+        if curves:
+            plot_spectra(curves, os.path.join(fig_dir, "method_spectrum.png"),
+                         "singular-value spectrum of h (test images)")
+            return (["![method: spectrum of h](figures/method_spectrum.png)", ""],
+                    spectrum_text(summaries, (enc_floor or {}).get("runs", []), encoder, noise))
+    return [], ""
 
 
 def default_out(root):
@@ -1130,6 +1785,9 @@ def main(argv=None):
         else:
             lines += study_section(study, members, default_names, noise, floors, fig_dir)
     lines += features_section(runs, default_run, fig_dir)
+    default_encoder = run_encoder(runs[default_run]) if default_run else None
+    lines += retrieval_section(runs, default_names, default_encoder, fig_dir)
+    lines += confusion_section(runs, default_names, default_encoder, noise, fig_dir)
     with open(os.path.join(out, "REPORT.md"), "w") as f:
         f.write("\n".join(lines).rstrip() + "\n")
     write_csv(runs, os.path.join(out, "results.csv"))

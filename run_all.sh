@@ -27,13 +27,16 @@
 # && ...`. --optimizer lars pre-trains with LARS (runs/<grid>_lars/, results/<grid>_lars/, so
 # the SGD grid stays as it is); --bss sets the batch sizes of the bs and bs_steps studies.
 #
-# Options: --quick | --smoke, --only STUDY[,STUDY], --seeds K, --data-dir DIR, --device D,
-# --no-download, --dry-run, --gpus ID[,ID], --list, --optimizer sgd|lars, --bss BS[,BS],
-# --python PATH (default: $PYTHON, else the first of python3 and python that can import torch).
+# Options: --quick | --smoke, --only STUDY[,STUDY], --seeds K, --first-seed S (seeds S..S+K-1;
+# two invocations on different seeds may run at once), --encoders NAME[,NAME] (those of
+# the encoder and floor studies), --data-dir DIR, --device D, --no-download, --python PATH
+# (default: $PYTHON, else the first of python3 and python that can import torch), --dry-run
+# (also says how many runs and about how long they take here, from one timed step per encoder;
+# --no-estimate skips the timing), --gpus ID[,ID], --list, --optimizer sgd|lars, --bss BS[,BS].
 set -euo pipefail
 cd "$(dirname "$0")"
 
-GRID=full; ONLY=""; SEEDS=1; DATA_DIR=data; DRY=0; DEVICE=auto; EXTRA=(); PT_EXTRA=(); PY="${PYTHON:-}"
+GRID=full; ONLY=""; SEEDS=1; FIRST_SEED=0; ONLY_ENCODERS=""; ESTIMATE=1; DATA_DIR=data; DRY=0; DEVICE=auto; EXTRA=(); PT_EXTRA=(); PY="${PYTHON:-}"
 MODE=seq; GPU_IDS=(); OPTIMIZER=sgd; BSS_FLAG=""
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 die() { echo "run_all.sh: error: $*" >&2; exit 2; }
@@ -43,9 +46,11 @@ while [ $# -gt 0 ]; do
     --smoke) GRID=smoke ;;
     --only) [ $# -ge 2 ] || die "--only needs a list of studies"; ONLY="$2"; shift ;;
     --seeds) [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "--seeds needs a whole number >= 1"; SEEDS="$2"; shift ;;
+    --first-seed) [[ "${2:-}" =~ ^[0-9]+$ ]] || die "--first-seed needs a whole number >= 0"; FIRST_SEED="$2"; shift ;;
     --data-dir) [ $# -ge 2 ] || die "--data-dir needs a folder"; DATA_DIR="$2"; shift ;;
     --device) [ $# -ge 2 ] || die "--device needs auto, cpu or cuda"; DEVICE="$2"; shift ;;
     --python) [ $# -ge 2 ] || die "--python needs an interpreter"; PY="$2"; shift ;;
+    --encoders) [ $# -ge 2 ] || die "--encoders needs a list of encoders"; ONLY_ENCODERS="$2"; shift ;;
     --no-download) EXTRA+=(--no-download) ;;
     --dry-run) DRY=1 ;;
     --gpus) [[ "${2:-}" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--gpus needs GPU ids, e.g. 0,1,2,3"
@@ -54,6 +59,7 @@ while [ $# -gt 0 ]; do
     --list) MODE=list ;;
     --optimizer) [[ "${2:-}" =~ ^(sgd|lars)$ ]] || die "--optimizer needs sgd or lars"; OPTIMIZER="$2"; shift ;;
     --bss) [[ "${2:-}" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--bss needs batch sizes, e.g. 256,512,1024"; BSS_FLAG="$2"; shift ;;
+    --no-estimate) ESTIMATE=0 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option '$1' (see bash run_all.sh --help)" ;;
   esac
@@ -99,6 +105,12 @@ case "$GRID" in
          ENCODERS=(convnet resnet18); BSS=(8 16); FRACTIONS=(0.5 1.0); LABEL_FRACTIONS=(0.5 1.0)
          EXTRA+=(--workers 0); PT_EXTRA=(--queue-size 64) ;;
 esac
+if [ -n "$ONLY_ENCODERS" ]; then
+  for e in ${ONLY_ENCODERS//,/ }; do
+    [[ " convnet resnet18 resnet34 resnet50 " == *" $e "* ]] || die "unknown encoder '$e' (choose from convnet resnet18 resnet34 resnet50)"
+  done
+  read -r -a ENCODERS <<< "${ONLY_ENCODERS//,/ }"
+fi
 [ -n "$BSS_FLAG" ] && IFS=, read -r -a BSS <<< "$BSS_FLAG"
 FRACTION=${FRACTIONS[0]}
 # Studies at an equal number of steps (bs_steps, fraction_steps) give every run the default
@@ -115,6 +127,12 @@ RECORDS=results/$TAG/runs  # the small records of every finished run, which the 
 COMMON=(--data-dir "$DATA_DIR" --device "$DEVICE" "${EXTRA[@]}")
 
 # ------------------------------------------------------------------ running one thing
+WORK=$(mktemp); trap 'rm -f "$WORK"' EXIT  # dry run: one line per script run, for the estimate
+work() {  # work ENCODER PRETRAIN_IMAGES FORWARD_IMAGES TRAIN_IMAGES (bench.py --estimate reads them)
+  [ "$DRY" = 1 ] && echo "$*" >> "$WORK"
+  return 0
+}
+subset() { echo $(( $(awk "BEGIN { printf \"%d\", 50000 * $1 + 0.5 }") )); }  # images in a fraction of the training split
 declare -A SEEN  # runs already listed or run by this invocation
 wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
@@ -133,7 +151,7 @@ record() {  # copy a run's small records (never weights or checkpoints) next to 
   local dir=$1 dest="$RECORDS/$(basename "$1")"
   mkdir -p "$dest"
   for f in config.json metrics.jsonl linear_eval.json linear_eval_z.json finetune.json supervised.json \
-           features_test.npz; do
+           diagnostics.json features_test.npz retrieval.npz; do
     [ -e "$dir/$f" ] && cp "$dir/$f" "$dest/"
   done
   return 0
@@ -195,6 +213,14 @@ pretrain() {
       --head "$head" --aug "$aug" "${tau_flag[@]}" --bs "$bs" --fraction "$frac" "${length_flags[@]}" \
       --knn-every "$KNN" --seed "$seed" --out-dir "$dir")
   DEFAULT_DIR=$dir
+  if [ -z "${SEEN[$name]:-}" ]; then
+    local n; n=$(subset "$frac")
+    local run_steps=${steps:-$((epochs * (n / bs)))} run_epochs=$epochs
+    [ -n "$steps" ] && run_epochs=$(( (steps + n / bs - 1) / (n / bs) ))
+    work "$enc" $((run_steps * bs)) $(( (run_epochs / KNN + 1) * 15000 )) 0  # kNN: 5,000 bank + 10,000 test
+    work "$enc" 0 $(( 50000 + 10000 + 11000 )) 0  # linear evaluation: features, diagnostics, retrieval
+  fi
+  [ -n "$study" ] && [ "$study" = head ] && work "$enc" 0 60000 0  # the probe on z
   [ -n "$study" ] && note_study "$study" "$name"
   echo "[${study:-label}] $name"
   local evals=(linear_eval.json); [ "$study" = head ] && evals+=(linear_eval_z.json)
@@ -209,7 +235,7 @@ pretrain() {
     local features=()  # the 2-D picture's features: of the default run's first seed only (1 MB each)
     [ "$name" = "simclr_${ENC}_bn_simclr_t0.5_bs${BS}_e${EPOCHS}_f${FRACTION}_s0${OPT_SUFFIX}" ] && features=(--save-features)
     step "$dir" linear_eval.json "$PY" linear_eval.py "${COMMON[@]}" --ckpt "$dir" --epochs "$LIN_EPOCHS" \
-      --seed "$seed" "${features[@]}"
+      --seed "$seed" --diagnostics "${features[@]}"
   fi
   if [ "$study" = head ]; then
     step "$dir" linear_eval_z.json "$PY" linear_eval.py "${COMMON[@]}" --ckpt "$dir" --feature z \
@@ -223,15 +249,17 @@ floor() {
   JOB=$dir
   [ "$2" = "$ENC" ] && [ "$3" = 0 ] && features=(--save-features)
   note_study "$1" "${dir#"$ROOT"/}"
+  [ -z "${SEEN[$dir]:-}" ] && work "$2" 0 71000 0
+  SEEN[$dir]=1
   echo "[$1] random-init $2"
   step "$dir" linear_eval.json "$PY" linear_eval.py "${COMMON[@]}" --random-init --encoder "$2" \
-    --epochs "$LIN_EPOCHS" --seed "$3" "${features[@]}" --out-dir "$dir"
+    --epochs "$LIN_EPOCHS" --seed "$3" --diagnostics "${features[@]}" --out-dir "$dir"
 }
 
 # ------------------------------------------------------------------ the studies
 if [ "$MODE" = list ]; then exec 3>&1 1>&2; fi  # --list: the job lines alone on stdout
 echo "grid: $GRID, runs in $ROOT, records in $RECORDS, data in $DATA_DIR, seeds: $SEEDS, python: $PY"
-for seed in $(seq 0 $((SEEDS - 1))); do
+for seed in $(seq "$FIRST_SEED" $((FIRST_SEED + SEEDS - 1))); do
   # each encoder's random-init floor: what pre-training is measured against
   if wanted floor;    then for v in "${ENCODERS[@]}"; do floor floor "$v" "$seed"; done; fi
   if wanted aug;      then for v in "${AUGS[@]}";     do pretrain aug "$seed" --aug "$v"; done; fi
@@ -271,6 +299,11 @@ for seed in $(seq 0 $((SEEDS - 1))); do
            && ! recorded "${dir#"$ROOT"/}" "$done_file" && [ ! -e "$dir/$done_file" ]; then
           step "$DEFAULT_DIR" encoder.pt "${DEFAULT_PT[@]}"  # a recorded default run has no weights here
         fi
+        lab=$(subset "$lf")
+        case $kind in
+          supervised|finetune) work "$ENC" 0 10000 $((ep * lab)) ;;
+          *) work "$ENC" 0 $((lab + 10000)) 0 ;;
+        esac
         case $kind in
           supervised) step "$dir" supervised.json "$PY" supervised_baseline.py "${COMMON[@]}" --encoder "$ENC" \
                         --label-fraction "$lf" --epochs "$ep" --seed "$seed" --out-dir "$dir" ;;
@@ -293,7 +326,14 @@ for seed in $(seq 0 $((SEEDS - 1))); do
   done; fi
 done
 
-if [ "$DRY" = 1 ]; then echo "(dry run: nothing was run)"; exit 0; fi
+if [ "$DRY" = 1 ]; then
+  echo "(dry run: nothing was run) $(wc -l < "$WORK" | tr -d ' ') script runs"
+  if [ "$ESTIMATE" = 1 ] && [ "$GRID" != smoke ] && [ -s "$WORK" ]; then
+    echo "timing one pre-training step per encoder for the estimate (--no-estimate skips it) ..."
+    "$PY" bench.py --estimate "$WORK" --device "$DEVICE" 2>/dev/null || echo "(no estimate: the timing step failed)"
+  fi
+  exit 0
+fi
 
 # The default run first: every study shares it and it carries the label study's evaluations.
 ORDER=()

@@ -61,9 +61,11 @@ def main(args):
         model, train, test, epochs=args.epochs, steps_per_epoch=-(-len(labelled) // args.bs),
         lr=common.scaled_lr(args.lr, args.bs), wd=args.wd, device=device,
         dtype=dtype, checkpoint_path=checkpoint_path,
-        metrics_path=os.path.join(out, "metrics.jsonl"), desc="supervised",
+        metrics_path=os.path.join(out, "metrics.jsonl"), desc="supervised", tb_dir=os.path.join(out, "tb", "supervised"),
         recipe={k: getattr(args, k) for k in ("encoder", "label_fraction", "epochs", "bs", "lr", "wd", "seed")})
+    confusion = common.confusion_matrix(model, test())
     result = {"kind": "supervised", "encoder": args.encoder, "test_acc": top1, "test_top5": top5,
+              "confusion": confusion,
               "train_acc": history[-1]["train_acc"], "label_fraction": args.label_fraction,
               "labelled_images": len(labelled), "epochs": args.epochs, "seconds": time.time() - t0,
               "args": vars(args)}

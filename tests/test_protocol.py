@@ -277,7 +277,7 @@ def test_finetuning_differs_from_the_supervised_baseline_only_in_initialisation(
 
 
 def test_run_all_trains_finetuning_as_long_as_the_supervised_baseline():
-    out = subprocess.run(["bash", "run_all.sh", "--quick", "--dry-run", "--only", "label"], cwd=ROOT,
+    out = subprocess.run(["bash", "run_all.sh", "--quick", "--dry-run", "--only", "label", "--no-estimate"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
@@ -287,3 +287,122 @@ def test_run_all_trains_finetuning_as_long_as_the_supervised_baseline():
         epochs = lambda l: l.split("--epochs ")[1].split()[0]  # noqa: E731
         assert len(sup) == len(ft) == 1 and epochs(sup[0]) == epochs(ft[0])
         assert "--lr" not in sup[0] + ft[0] and "--wd" not in sup[0] + ft[0]  # both on the shared defaults
+
+
+# ---------------------------------------------------------------------------- what the result records
+
+def test_confusion_matrix_agrees_with_the_reported_accuracy(tiny_data, tmp_path):
+    """linear_eval.json and supervised.json carry the test confusion matrix (true x predicted);
+    its diagonal is the reported top-1."""
+    lin = run_main(linear_eval, ["--random-init", "--encoder", "convnet", *eval_argv(tiny_data[0]),
+                                 "--out-dir", str(tmp_path / "lin")])
+    sup = run_main(supervised_baseline, supervised_argv(tiny_data[0], str(tmp_path / "sup"), epochs=1))
+    for result in (lin, sup):
+        c = np.array(result["confusion"])
+        assert c.shape == (10, 10) and c.sum() == 40 and (c.sum(1) == 4).all()  # 4 test images per class
+        assert 100.0 * np.trace(c) / c.sum() == pytest.approx(result["test_acc"])
+
+
+def test_diagnostics_of_a_run_and_of_a_random_encoder(run_diag):
+    """--diagnostics writes diagnostics.json: h and z measured on the same views, z only where the
+    run has a head; the values lie in their ranges; the classifier's result is untouched."""
+    d, d_random = run_diag
+    for rec in (d, d_random):
+        h = rec["h"]
+        assert 0 <= h["alignment"] <= 4 and -4 <= h["uniformity"] <= 0
+        assert 1 <= h["effective_rank"] <= h["dim"] and -1 <= h["neg_cos"] <= h["pos_cos"] <= 1
+        assert rec["images"] == 10  # 20% of the fixture's 40 test images
+        assert len(rec["spectrum_h"]) == min(10, h["dim"]) and sum(rec["spectrum_h"]) == pytest.approx(1)
+    assert d["z"]["dim"] == 32 and len(d["spectrum_z"]) == 10  # pretrain_argv's --proj-dim 32
+    assert "z" not in d_random and d["encoder_sha256"] != d_random["encoder_sha256"]
+
+
+@pytest.fixture(scope="module")
+def run_diag(tiny_data, tmp_path_factory):
+    base = tmp_path_factory.mktemp("diag")
+    out = str(base / "run")
+    run_main(pretrain, pretrain_argv(tiny_data[0], out, "simclr", 1))
+    first = run_main(linear_eval, ["--ckpt", out, *eval_argv(tiny_data[0])])
+    # asked later, on an evaluated run: only the measurement runs, the result stays as it was
+    again = run_main(linear_eval, ["--ckpt", out, *eval_argv(tiny_data[0]), "--diagnostics", "--save-features"])
+    assert again == first
+    d = common.read_json(os.path.join(out, "diagnostics.json"))
+    rnd = str(base / "random")
+    run_main(linear_eval, ["--random-init", "--encoder", "convnet", *eval_argv(tiny_data[0]), "--diagnostics",
+                           "--out-dir", rnd])
+    return d, common.read_json(os.path.join(rnd, "diagnostics.json"))
+
+
+def test_diagnostics_do_not_depend_on_when_they_are_measured(tiny_data, run_diag, tmp_path):
+    """Measured together with the evaluation or afterwards: the same numbers (own seeded views)."""
+    out = str(tmp_path / "run")
+    run_main(pretrain, pretrain_argv(tiny_data[0], out, "simclr", 1))
+    run_main(linear_eval, ["--ckpt", out, *eval_argv(tiny_data[0]), "--diagnostics"])
+    together = common.read_json(os.path.join(out, "diagnostics.json"))
+    assert together["h"] == run_diag[0]["h"] and together["z"] == run_diag[0]["z"]
+
+
+def test_retrieval_record(run_diag, tiny_data, tmp_path):
+    """--diagnostics --save-features: ten test images, one per class, with their eight nearest
+    training images from the kNN bank, most similar first."""
+    import glob
+    path = [p for p in glob.glob(str(tmp_path.parent.parent / "**" / "retrieval.npz"), recursive=True)]
+    assert path, "retrieval.npz was not written"
+    r = np.load(path[0])
+    assert r["query_images"].shape == (10, 32, 32, 3) and list(r["query_labels"]) == list(range(10))
+    assert r["neighbour_images"].shape == (10, 8, 32, 32, 3) and r["neighbour_labels"].shape == (10, 8)
+    assert (np.diff(r["similarity"], axis=1) <= 1e-6).all()
+
+
+# ---------------------------------------------------------------------------- TensorBoard
+
+def _events(log_dir):
+    """{tag: [(step, value), ...]} read back with TensorBoard's own reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(log_dir)
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def test_tensorboard_events_equal_the_metrics(tiny_data, tmp_path):
+    """Pre-training and the supervised baseline log the numbers of metrics.jsonl as TensorBoard
+    scalars (float32 there), one point per epoch at the step (or epoch) it was reached."""
+    pytest.importorskip("tensorboard")
+    out = str(tmp_path / "pre")
+    run_main(pretrain, pretrain_argv(tiny_data[0], out, "simclr", 2))
+    rows = read_metrics(os.path.join(out, "metrics.jsonl"))
+    events = _events(os.path.join(out, "tb", "pretrain"))
+    for key in ("loss", "lr", "pos_top1", "knn_top1", "img_per_s"):
+        assert [s for s, _ in events[f"pretrain/{key}"]] == [r["step"] for r in rows]
+        assert [v for _, v in events[f"pretrain/{key}"]] == pytest.approx([r[key] for r in rows], rel=1e-6)
+    sup = str(tmp_path / "sup")
+    result = run_main(supervised_baseline, supervised_argv(tiny_data[0], sup, epochs=2))
+    rows = read_metrics(os.path.join(sup, "metrics.jsonl"))
+    events = _events(os.path.join(sup, "tb", "supervised"))
+    assert [v for _, v in events["supervised/train_acc"]] == pytest.approx([r["train_acc"] for r in rows], rel=1e-6)
+    assert events["supervised/test_top1"] == [(2, pytest.approx(result["test_acc"], rel=1e-6))]
+
+
+def test_tensorboard_after_resume_hides_the_interrupted_epochs(tiny_data, tmp_path, monkeypatch):
+    """A run killed after logging epoch 3 but before its checkpoint was saved resumes at epoch 3:
+    metrics.jsonl drops the orphan line, TensorBoard hides the orphan point; each epoch once."""
+    pytest.importorskip("tensorboard")
+    from test_scripts import Interrupted
+    out = str(tmp_path / "r")
+    real, saves = common.save_atomic, []
+
+    def save_atomic(obj, path):
+        saves.append(path)
+        if len(saves) == 3:  # the third epoch's checkpoint
+            raise Interrupted
+        real(obj, path)
+    with monkeypatch.context() as mp:
+        mp.setattr(common, "save_atomic", save_atomic)
+        with pytest.raises(Interrupted):
+            run_main(pretrain, pretrain_argv(tiny_data[0], out, "simclr", 3))
+    assert len(read_metrics(os.path.join(out, "metrics.jsonl"))) == 3  # the orphan epoch-3 line
+    run_main(pretrain, pretrain_argv(tiny_data[0], out, "simclr", 3))
+    rows = read_metrics(os.path.join(out, "metrics.jsonl"))
+    loss = _events(os.path.join(out, "tb", "pretrain"))["pretrain/loss"]
+    assert [s for s, _ in loss] == [r["step"] for r in rows] == [5, 10, 15]
+    assert [v for _, v in loss] == pytest.approx([r["loss"] for r in rows], rel=1e-6)

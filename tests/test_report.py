@@ -621,3 +621,22 @@ def test_floor_joins_the_label_studys_same_evaluation_of_other_seeds_only(tmp_pa
     runs = {n: r for n, r in report.load_runs(str(root), studies).items() if n.startswith("label")}
     members, source = report.floor_runs(runs, studies, "convnet")
     assert source == "label study" and len(members) == 3
+
+
+def test_header_names_every_commit_that_made_the_runs(grid, tmp_path):
+    for name in ("bs128", "head_none"):
+        config = grid / name / "config.json"
+        config.write_text(json.dumps(dict(json.loads(config.read_text()), commit="def456")))
+    out = tmp_path / "out"
+    assert report.main([str(grid), "--out", str(out)]) == 0
+    assert ("- Code: the runs were made by commits abc123 (14 runs), def456 (2 runs), as recorded in each "
+            "run's config.json") in (out / "REPORT.md").read_text()
+
+
+def test_bar_chart_shows_floors_above_the_bars(figures, tmp_path):
+    """Floors above every bar stay inside the axes (the encoders' marks and the floor band)."""
+    done = [summary("convnet", [5.0], floor=[12.5]), summary("resnet18", [7.5], floor=[17.5])]
+    report.plot_bars(done, "encoder", "t", tmp_path / "bars.png",
+                     {"encoder": "convnet", "values": [12.5, 13.5], "est": None})
+    ax = figures[-1].axes[0]
+    assert ax.get_ylim()[1] > 17.5 and ax.get_ylim()[1] > 13.5 + 0.7

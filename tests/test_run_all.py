@@ -14,7 +14,9 @@ from conftest import ROOT, fake_cifar, write_batches
 STUDIES = ("aug", "encoder", "tau", "bs", "bs_steps", "head", "method", "fraction", "fraction_steps", "label")
 
 
-def run_all(*flags, cwd=ROOT, env=None):
+def run_all(*flags, cwd=ROOT, env=None, estimate=False):
+    if "--dry-run" in flags and not estimate:
+        flags += ("--no-estimate",)  # the estimate times a training step: one test checks it
     return subprocess.run(["bash", os.path.join(cwd, "run_all.sh"), *flags], cwd=cwd,
                           capture_output=True, text=True, timeout=1800, env=env)
 
@@ -54,6 +56,9 @@ def test_dry_run_only_and_seeds():
     pre = [l for l in out.stdout.splitlines() if "pretrain.py" in l]
     assert len(pre) == 10  # 5 temperatures x 2 seeds
     assert "[aug]" not in out.stdout and "--seed 1 " in out.stdout
+    later = run_all("--dry-run", "--quick", "--only", "tau", "--seeds", "2", "--first-seed", "3")
+    seeds = {l.split("--seed ")[1].split()[0] for l in later.stdout.splitlines() if "pretrain.py" in l}
+    assert later.returncode == 0 and seeds == {"3", "4"}
 
 
 def test_equal_step_studies_share_the_default_runs_steps_and_warmup():
@@ -97,6 +102,35 @@ def test_interpreter_is_one_that_has_torch(tmp_path):
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "torch" in bad.stderr
     none = run_all("--dry-run", "--quick", env=_bin_with(tmp_path / "x", python='exit 1'))
     assert none.returncode == 2 and "--python" in none.stderr
+
+
+def test_encoders_flag_limits_the_encoder_and_floor_studies():
+    out = run_all("--dry-run", "--quick", "--only", "floor,encoder", "--encoders", "convnet", "--seeds", "2")
+    assert out.returncode == 0, out.stderr
+    assert "resnet18" not in out.stdout and out.stdout.count("--random-init --encoder convnet") == 4
+    bad = run_all("--dry-run", "--encoders", "vgg")
+    assert bad.returncode == 2 and "vgg" in bad.stderr
+
+
+def test_dry_run_counts_the_runs_and_estimates_their_time():
+    """The dry run ends with the number of script runs and, from one timed step per encoder,
+    about how long they take on this machine."""
+    out = run_all("--dry-run", "--quick", "--only", "tau", "--device", "cpu", estimate=True)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert "10 script runs" in lines[-3]  # 5 temperatures: pre-training + linear evaluation each
+    assert lines[-1].startswith("about ") and "convnet" in lines[-1] and "ms/image" in lines[-1]
+
+
+def test_estimate_scales_with_the_work(monkeypatch):
+    """bench.estimate: the timed step sets the scale; more images, proportionally more time."""
+    import bench
+    import torch
+    monkeypatch.setattr(bench, "bench_train_one", lambda *a, **k: {"img_per_s": 100.0})
+    one, per_image = bench.estimate(["convnet 1000 0 0"], torch.device("cpu"))
+    assert per_image == {"convnet": 0.01} and one == 1000 * 0.01 + bench.PROCESS_SECONDS
+    two, _ = bench.estimate(["convnet 1000 6000 2000", "convnet 0 0 0"], torch.device("cpu"))
+    assert two == (1000 + 6000 / 6 + 2000 / 2) * 0.01 + 2 * bench.PROCESS_SECONDS
 
 
 def test_help_is_the_header_only():
