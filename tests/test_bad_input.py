@@ -76,9 +76,9 @@ def finished(tiny_data, tmp_path_factory):
 
 
 def snapshot(folder):
-    """{file name: (mtime, bytes)} of every file in a folder."""
-    return {name: (os.stat(os.path.join(folder, name)).st_mtime_ns, Path(folder, name).read_bytes())
-            for name in sorted(os.listdir(folder))}
+    """{relative path: (mtime, bytes)} of every file under a folder (its tb/ events included)."""
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
 
 
 @pytest.fixture
