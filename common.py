@@ -789,6 +789,8 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
                 say(f"{desc}: {early}")
         record = {"epoch": epoch + 1, "loss": loss_sum.item() / seen, "lr": optimizer.param_groups[0]["lr"],
                   "train_acc": 100.0 * correct.item() / seen, "seconds": time.time() - t0}
+        # watched per epoch, never used to choose anything: the result is the last epoch's
+        record["test_top1"], record["test_top5"] = evaluate(model, test_batches())
         history.append(record)
         if metrics_path:
             append_jsonl(metrics_path, record)
@@ -801,12 +803,13 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
                 or time.monotonic() - last_line >= 120):
             eta = progress.eta()
             say(" | ".join([f"{desc} epoch {epoch + 1}/{epochs}", f"loss {record['loss']:.4f}",
-                            f"train acc {record['train_acc']:.2f}%", f"lr {record['lr']:.4f}",
+                            f"train acc {record['train_acc']:.2f}%", f"test acc {record['test_top1']:.2f}%",
+                            f"lr {record['lr']:.4f}",
                             f"{record['seconds']:.1f} s"] + ([eta] if eta else [])))
             last_line = time.monotonic()
-    top1, top5 = evaluate(model, test_batches())
+    last = history[-1]  # the last epoch's test accuracy (a checkpoint of older code may lack it)
+    top1, top5 = (last["test_top1"], last["test_top5"]) if "test_top1" in last else evaluate(model, test_batches())
     if scalars:
-        scalars.add({"test_top1": top1, "test_top5": top5}, epochs)
         scalars.close()
     return history, top1, top5
 
