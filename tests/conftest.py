@@ -67,3 +67,17 @@ def tiny_data(tmp_path_factory):
 def run_main(module, argv):
     """Parse argv with the script's own parser and call its main(), as the command line would."""
     return module.main(module.build_parser().parse_args(argv))
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """Every matplotlib figure report.py makes, kept open instead of closed: [figure, ...]
+    (the report's tests read what a figure draws)."""
+    import report
+    plt = report.pyplot()
+    kept = []
+    monkeypatch.setattr(plt, "close", kept.append)
+    yield kept
+    monkeypatch.undo()
+    for fig in kept:
+        plt.close(fig)

@@ -358,18 +358,6 @@ def section(text, study):
     return text.split(f"## Study: {study}\n")[1].split("\n## ")[0]
 
 
-@pytest.fixture
-def figures(monkeypatch):
-    """Every matplotlib figure report.py makes, kept open instead of closed: [figure, ...]."""
-    plt = report.pyplot()
-    kept = []
-    monkeypatch.setattr(plt, "close", kept.append)
-    yield kept
-    monkeypatch.undo()
-    for fig in kept:
-        plt.close(fig)
-
-
 def summary(setting, lin, **fields):
     """A hand-made study summary (what report.summarise returns) for the sentence functions."""
     s = {"setting": setting, "label": report.fmt_value(setting), "lin": lin, "mean": float(np.mean(lin)),

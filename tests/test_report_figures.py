@@ -15,17 +15,6 @@ from test_report import PNG_MAGIC, make_run, make_seeded_grid, section, summary,
 import report  # noqa: E402
 
 
-@pytest.fixture
-def kept(monkeypatch):
-    """Every matplotlib figure report.py makes, kept open instead of closed: [figure, ...]."""
-    plt = report.pyplot()
-    figs = []
-    monkeypatch.setattr(plt, "close", figs.append)
-    yield figs
-    monkeypatch.undo()
-    for fig in figs:
-        plt.close(fig)
-
 
 def spectrum(decay, dim):
     """A normalised, descending spectrum: a steeper one for a larger decay."""
@@ -373,7 +362,7 @@ def test_retrieval_marks_wrong_class_neighbours():
     assert marks.tolist() == [[False, False, True], [False, True, False], [False, False, False]]
 
 
-def test_retrieval_grid_frames_exactly_the_wrong_neighbours_in_red(diagnosed, kept, tmp_path):
+def test_retrieval_grid_frames_exactly_the_wrong_neighbours_in_red(diagnosed, figures, tmp_path):
     out, text = diagnosed
     assert ("Neighbours of their query's class: SSL encoder (simclr_convnet_bn_simclr_t0.5_bs256_e3_f0.1_s0): 78 "
             "of 80; random-init encoder (random-init_convnet_s0): 30 of 80") in text
@@ -395,7 +384,7 @@ def test_retrieval_grid_frames_exactly_the_wrong_neighbours_in_red(diagnosed, ke
                    6 * step_x + report.GAP + report.BORDER:6 * step_x + report.GAP + report.BORDER + report.CELL]
     assert np.array_equal(inner, rec["neighbour_images"][7, 5])  # the image sits inside its frame
     report.plot_retrieval([("SSL", rec)], tmp_path / "grid.png")
-    texts = [t for t in kept[-1].axes[0].texts]
+    texts = [t for t in figures[-1].axes[0].texts]
     red = [t.get_text().split()[0] for t in texts if t.get_color() == "red"]
     assert sorted(red) == ["deer", "ship"]  # the wrong neighbours' own classes, in red
     assert texts[0].get_text() == "airplane"  # the first query, without a similarity
@@ -443,10 +432,10 @@ def test_the_report_text_is_the_same_from_copies_of_the_records(tmp_path):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes()
 
 
-def test_spectrum_figure_draws_the_mean_spectrum_per_encoder_on_a_log_scale(kept, tmp_path):
+def test_spectrum_figure_draws_the_mean_spectrum_per_encoder_on_a_log_scale(figures, tmp_path):
     a, b, r = (np.array(spectrum(d, 16)) for d in (0.1, 0.2, 0.5))
     report.plot_spectra([("simclr", [a, b]), ("random-init convnet", [r])], tmp_path / "s.png", "t")
-    ax = kept[-1].axes[0]
+    ax = figures[-1].axes[0]
     assert ax.get_yscale() == "log" and [t.get_text() for t in ax.get_legend().get_texts()] == \
         ["simclr (n=2)", "random-init convnet (n=1)"]
     mean = (a + b) / 2
@@ -454,22 +443,22 @@ def test_spectrum_figure_draws_the_mean_spectrum_per_encoder_on_a_log_scale(kept
     assert ax.lines[1].get_linestyle() == "--"  # the random-init reference
 
 
-def test_tau_figure_puts_one_point_per_tau_with_its_accuracy(kept, tmp_path):
+def test_tau_figure_puts_one_point_per_tau_with_its_accuracy(figures, tmp_path):
     points = [summary(t, [lin, lin + 0.2], align_z=[a, a + 0.01], unif_z=[u, u + 0.01])
               for t, lin, a, u in ((0.1, 55.5, 0.9, -3.6), (0.5, 54.2, 0.6, -3.0))]
     report.plot_tau_geometry(points, "z", tmp_path / "t.png")
-    ax, ax_acc = kept[-1].axes
+    ax, ax_acc = figures[-1].axes
     assert [t.get_text() for t in ax.texts] == ["τ = 0.1 (55.6%)", "τ = 0.5 (54.3%)"]
     assert "alignment of z" in ax.get_xlabel() and "uniformity of z" in ax.get_ylabel()
     assert len(ax.containers) == 2 and all(c.has_xerr and c.has_yerr for c in ax.containers)
     assert list(ax_acc.lines[0].get_ydata()) == pytest.approx([55.6, 54.3])
 
 
-def test_head_rank_figure_marks_z_equal_h_for_no_head(kept, tmp_path):
+def test_head_rank_figure_marks_z_equal_h_for_no_head(figures, tmp_path):
     bn = summary("bn", [54.0], rank_h=[60.0, 61.0], rank_z=[30.0, 31.0])
     none = summary("none", [50.0], rank_h=[40.0, 41.0], rank_z=[40.0, 41.0])
-    figures, _ = report.diagnostics_figures("head", [bn, none], None, None, report.Noise([]), str(tmp_path))
-    assert figures[0] == "![head: effective rank of h and z](figures/head_rank.png)"
-    ax = kept[-1].axes[0]
+    lines, _ = report.diagnostics_figures("head", [bn, none], None, None, report.Noise([]), str(tmp_path))
+    assert lines[0] == "![head: effective rank of h and z](figures/head_rank.png)"
+    ax = figures[-1].axes[0]
     assert [round(p.get_height(), 1) for p in ax.patches] == [60.5, 40.5, 30.5]  # h of bn and none, z of bn only
     assert "z = h" in [t.get_text() for t in ax.texts] and ax.get_ylabel() == "effective rank (RankMe)"
