@@ -67,11 +67,12 @@ def build_parser():
 
 
 def load_encoder(args):
-    """Rebuild the encoder (and for --feature z, the head after it) from encoder.pt alone."""
+    """Rebuild the encoder (and for --feature z, the head after it) from encoder.pt alone.
+    Returns (encoder, source, the checkpoint's contents or None for a random encoder)."""
     if args.random_init:
         if not args.encoder:
             raise UserError("--random-init needs --encoder NAME")
-        return models.build_encoder(args.encoder), {"encoder": args.encoder, "method": "random-init"}
+        return models.build_encoder(args.encoder), {"encoder": args.encoder, "method": "random-init"}, None
     # the encoder is built from the checkpoint alone; a contradicting --encoder is a mistake
     path = os.path.join(args.ckpt, "encoder.pt") if os.path.isdir(args.ckpt) else args.ckpt
     if os.path.isdir(args.ckpt) and not os.path.exists(path):
@@ -88,11 +89,10 @@ def load_encoder(args):
     except RuntimeError as e:
         raise UserError(f"{path} does not fit a {state['encoder']}: {str(e).splitlines()[0]}") from None
     if args.feature == "z":
-        head = models.build_head(state["head"], encoder.feature_dim, state["hidden_dim"], state["proj_dim"])
-        head.load_state_dict(state["head_state_dict"], strict=True)
+        head = trained_head(state)
         encoder = nn.Sequential(encoder, head)
         encoder.feature_dim = head.out_dim
-    return encoder, {"encoder": state["encoder"], "method": state.get("method"), "ckpt": path}
+    return encoder, {"encoder": state["encoder"], "method": state.get("method"), "ckpt": path}, state
 
 
 def standardise(train, test):
@@ -123,7 +123,7 @@ def main(args):
     common.set_backends(args, device)
     dtype = common.amp_dtype(args.amp, device)  # for the encoder; the linear layer on fixed features stays float32
     common.seed_everything(args.seed)  # before any model is built: the random-init encoder too
-    encoder, source = load_encoder(args)
+    encoder, source, state = load_encoder(args)
     source["encoder_sha256"] = common.fingerprint(encoder.state_dict())
     if args.out_dir:
         out = args.out_dir
@@ -139,7 +139,7 @@ def main(args):
               + ("measuring the representation only" if measure_now else "nothing to do"))
         if measure_now:
             x_train, y_train, x_test, y_test = common.load_data(args)
-            measure(encoder_f(encoder).to(device), load_head(args), x_train, y_train, x_test, y_test, args, device,
+            measure(encoder_f(encoder).to(device), trained_head(state), x_train, y_train, x_test, y_test, args, device,
                     dtype, out)
         return common.read_json(result_path)
     os.makedirs(out, exist_ok=True)
@@ -208,7 +208,7 @@ def main(args):
     print(f"{kind} evaluation ({args.feature}) of {source.get('ckpt', source['encoder'])}: "
           f"test top-1 {top1:.2f}%, top-5 {top5:.2f}% (last epoch) -> {result_path}")
     if measure_now:
-        measure(encoder_f(encoder), load_head(args), x_train, y_train, x_test, y_test, args, device, dtype, out)
+        measure(encoder_f(encoder), trained_head(state), x_train, y_train, x_test, y_test, args, device, dtype, out)
     return result
 
 
@@ -217,12 +217,11 @@ def encoder_f(encoder):
     return encoder[0] if isinstance(encoder, nn.Sequential) else encoder
 
 
-def load_head(args):
-    """The trained projection head g of --ckpt (None for a random encoder); g(h) = h for head none."""
-    if args.random_init:
+def trained_head(state):
+    """The trained projection head g from an encoder.pt's contents (None for a random encoder,
+    which has no checkpoint); g(h) = h for head none."""
+    if state is None:
         return None
-    path = os.path.join(args.ckpt, "encoder.pt") if os.path.isdir(args.ckpt) else args.ckpt
-    state = common.load_checkpoint(path, "encoder checkpoint")
     head = models.build_head(state["head"], state["feature_dim"], state["hidden_dim"], state["proj_dim"])
     head.load_state_dict(state["head_state_dict"], strict=True)
     return head
