@@ -37,6 +37,7 @@ import augment
 import common
 import dataloader
 import loss
+import logs
 import methods
 import pretrain  # only for its parser: the benchmark runs with pretrain.py's default flags
 
@@ -381,7 +382,7 @@ def main(args=None):
         with open(args.estimate) as f:
             seconds, per_image = estimate(f.readlines(), device)
         timed = ", ".join(f"{enc} {1000 * t:.2f} ms/image" for enc, t in per_image.items())
-        print(f"about {common.duration_text(seconds)} on this machine ({common.device_name(device)}; "
+        print(f"about {logs.duration_text(seconds)} on this machine ({common.device_name(device)}; "
               f"timed: {timed})")
         return seconds
     profile = "tiny" if args.tiny else "quick" if args.quick else "full"

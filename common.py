@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 import augment
 import dataloader
 import dist
+import logs
 
 
 class UserError(Exception):
@@ -166,7 +167,7 @@ def load_scaler(scaler, state, path):
     --amp auto picks on a V100 or T4) starts a fresh scaler, with a note, instead of failing in
     GradScaler.load_state_dict; a disabled scaler ignores a saved state."""
     if scaler.is_enabled() and not state:
-        say(f"note: {path} was written without fp16 loss scaling; resuming under fp16 with a fresh GradScaler")
+        logs.say(f"note: {path} was written without fp16 loss scaling; resuming under fp16 with a fresh GradScaler")
         return
     scaler.load_state_dict(state)
 
@@ -243,36 +244,6 @@ def append_jsonl(path, record):
         f.flush()
 
 
-class Scalars:
-    """The numbers of metrics.jsonl also as TensorBoard event files in `log_dir`, so that
-    `tensorboard --logdir runs/quick` shows a whole grid side by side. Resuming passes the step
-    it restarts from (`resume_step`): TensorBoard then hides what the interrupted run wrote
-    after it, as metrics.jsonl drops those lines. Without the tensorboard package it says so
-    once and writes nothing."""
-
-    def __init__(self, log_dir, prefix, resume_step=None):
-        self.prefix, self.writer = prefix, None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            say("tensorboard is not installed: no event files (pip install tensorboard)")
-            return
-        self.writer = SummaryWriter(log_dir, purge_step=resume_step)
-
-    def add(self, record, step):
-        """Every number of `record` but the counters, at `step`."""
-        if self.writer is None:
-            return
-        for key, value in record.items():
-            if key not in ("epoch", "step") and isinstance(value, (int, float)):
-                self.writer.add_scalar(f"{self.prefix}/{key}", value, step)
-        self.writer.flush()
-
-    def close(self):
-        if self.writer is not None:
-            self.writer.close()
-
-
 def truncate_jsonl(path, epochs):
     """Keep the first `epochs` lines: on resume, drop lines of epochs the checkpoint does not hold."""
     if os.path.exists(path):
@@ -329,87 +300,6 @@ def resume_from(path, restore):
     except (KeyError, RuntimeError, ValueError, TypeError) as e:
         first = (str(e).splitlines() or [""])[0][:120]
         raise UserError(f"{path} does not fit this run ({type(e).__name__}: {first}); {RESUME_ADVICE}") from None
-
-
-# ---------------------------------------------------------------------------- progress
-
-def say(text):
-    """Print a progress line now: flushed, because stdout into a log file (run_all.sh, nohup) is
-    block-buffered and would hold it back for hours; above a live tqdm bar, if there is one."""
-    if not dist.is_main():  # under torchrun rank 0 speaks for all
-        return
-    from tqdm import tqdm
-    tqdm.write(text, file=sys.stdout)
-    sys.stdout.flush()
-
-
-def duration_text(seconds):
-    """A duration as a person reads it: '40 s', '25 min', '12 h 40 min', '3 d 4 h'."""
-    if round(seconds) < 90:
-        return f"{max(0, round(seconds))} s"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    if minutes < 24 * 60:
-        return f"{minutes // 60} h {minutes % 60} min"
-    hours = round(seconds / 3600)
-    return f"{hours // 24} d {hours % 24} h"
-
-
-def eta_text(done_steps, total_steps, seconds, images=None):
-    """'about 12 h 40 min to go at 53 img/s': the time left of `total_steps` steps when the first
-    `done_steps` of them took `seconds`, at the same pace; `images` (processed in those seconds)
-    adds the rate."""
-    if done_steps <= 0 or seconds <= 0:
-        raise ValueError(f"nothing timed yet ({done_steps} steps in {seconds} s)")
-    left = seconds * max(0, total_steps - done_steps) / done_steps
-    rate = f" at {images / seconds:,.0f} img/s" if images else ""
-    return f"about {duration_text(left)} to go{rate}"
-
-
-class Progress:
-    """When a training loop will finish, from the wall clock and a count of steps only: it reads
-    no tensor, so it adds no host-device sync.
-
-    On a CPU the first estimate comes early (step): `early` steps after the first one, which pays
-    for warm-up and is not timed, and only for a run with at least `min_left` seconds to go. On a
-    GPU the host runs ahead of the queued work, so a time read inside an epoch says little: there
-    the first estimate (eta) comes at the end of the first epoch, where the loop reads its loss
-    and so waits for the GPU anyway.
-    """
-
-    def __init__(self, total_steps, done_steps, device, early=10, min_left=60, clock=time.monotonic):
-        self.left = total_steps - done_steps  # the steps this process will run
-        self.early = early if device.type == "cpu" else 0
-        self.min_left, self.clock = min_left, clock
-        self.steps = self.images = 0
-        self.t0 = clock()
-        self.mark = None  # (time, images) at the end of the first step
-
-    def step(self, images):
-        """Count one step of `images` images (a Python int: len(batch), not a tensor). Returns the
-        early estimate once, when it is due, else None."""
-        self.steps += 1
-        self.images += images
-        if not self.early:
-            return None
-        if self.steps == 1:
-            self.mark = (self.clock(), self.images)
-        elif self.steps == 1 + self.early:
-            n, self.early = self.early, 0
-            t, images_then = self.mark
-            seconds = max(self.clock() - t, 1e-9)
-            if seconds * (self.left - 1 - n) / n >= self.min_left:
-                return f"first {n} steps timed: " + eta_text(n, self.left - 1, seconds, self.images - images_then)
-        return None
-
-    def eta(self, with_rate=False):
-        """The time left, from every step of this process so far (call where the loop syncs
-        anyway, e.g. after reading an epoch's loss); '' once every step is done."""
-        if not self.steps or self.steps >= self.left:
-            return ""
-        return eta_text(self.steps, self.left, max(self.clock() - self.t0, 1e-9),
-                        self.images if with_rate else None)
 
 
 # ---------------------------------------------------------------------------- optimisation
@@ -737,7 +627,7 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
     With checkpoint_path the loop saves after every epoch and resumes from it, provided the
     checkpoint was made with the same `recipe` (a dict of the settings that define the run).
     dtype: autocast dtype of the forward pass (amp_dtype), None for float32. tb_dir: also log
-    each epoch's numbers (and the final test accuracy) as TensorBoard events there (Scalars).
+    each epoch's numbers (and the final test accuracy) as TensorBoard events there (logs.Scalars).
     Prints a progress line (loss, train accuracy, lr, seconds, time left) for the first epoch,
     the last, and in between every `epochs / 25` epochs or after 2 minutes without one: a log
     gets it whether or not stdout is a terminal (the tqdm bar only shows on one).
@@ -762,10 +652,10 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
         start, history = resume_from(checkpoint_path, restore)
         if metrics_path:
             truncate_jsonl(metrics_path, start)
-        say(f"resuming {desc} from epoch {start}")
-    progress = Progress(total, start * steps_per_epoch, device)
+        logs.say(f"resuming {desc} from epoch {start}")
+    progress = logs.Progress(total, start * steps_per_epoch, device)
     every, last_line = max(1, -(-epochs // 25)), time.monotonic()
-    scalars = Scalars(tb_dir, desc, resume_step=start + 1 if start else None) if tb_dir else None
+    scalars = logs.Scalars(tb_dir, desc, resume_step=start + 1 if start else None) if tb_dir else None
     for epoch in range(start, epochs):
         model.train()
         t0, seen = time.time(), 0
@@ -786,7 +676,7 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
             correct += (logits.argmax(1) == y).sum()
             early = progress.step(len(y))
             if early:
-                say(f"{desc}: {early}")
+                logs.say(f"{desc}: {early}")
         record = {"epoch": epoch + 1, "loss": loss_sum.item() / seen, "lr": optimizer.param_groups[0]["lr"],
                   "train_acc": 100.0 * correct.item() / seen, "seconds": time.time() - t0}
         # watched per epoch, never used to choose anything: the result is the last epoch's
@@ -802,7 +692,7 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
         if (epoch == start or epoch + 1 == epochs or (epoch + 1) % every == 0
                 or time.monotonic() - last_line >= 120):
             eta = progress.eta()
-            say(" | ".join([f"{desc} epoch {epoch + 1}/{epochs}", f"loss {record['loss']:.4f}",
+            logs.say(" | ".join([f"{desc} epoch {epoch + 1}/{epochs}", f"loss {record['loss']:.4f}",
                             f"train acc {record['train_acc']:.2f}%", f"test acc {record['test_top1']:.2f}%",
                             f"lr {record['lr']:.4f}",
                             f"{record['seconds']:.1f} s"] + ([eta] if eta else [])))

@@ -31,6 +31,7 @@ import augment
 import common
 import dataloader
 import diagnostics
+import logs
 import models
 from common import UserError
 
@@ -175,12 +176,12 @@ def main(args):
                                                    ("label_fraction", "epochs", "bs", "lr", "wd", "seed")}})
     else:
         encoder.requires_grad_(False)
-        common.say(f"features of {len(x_lab):,} labelled and {len(x_test):,} test images through the frozen "
+        logs.say(f"features of {len(x_lab):,} labelled and {len(x_test):,} test images through the frozen "
                    f"{source['encoder']} (once)")
         t_feat = time.time()
         f_lab = common.extract_features(encoder, x_lab, device, dtype=dtype)  # (N_lab, D), computed once
         f_test = common.extract_features(encoder, x_test, device, dtype=dtype)  # (10000, D)
-        common.say(f"features computed in {time.time() - t_feat:.0f} s")
+        logs.say(f"features computed in {time.time() - t_feat:.0f} s")
         f_lab, f_test = standardise(f_lab, f_test)
         f_lab, f_test = f_lab.to(device), f_test.to(device)
         fc = nn.Linear(f_lab.shape[1], 10).to(device)
@@ -277,7 +278,7 @@ def measure(encoder, head, x_train, y_train, x_test, y_test, args, device, dtype
         np.savez_compressed(os.path.join(out, "retrieval.npz"), query_images=x_test[keep][queries],
                             query_labels=y_test[keep][queries], neighbour_images=x_train[bank][nearest.numpy()],
                             neighbour_labels=y_train[bank][nearest.numpy()], similarity=sim.numpy())
-    common.say(f"diagnostics of h{' and z' if 'z' in record else ''} in {time.time() - t0:.0f} s -> "
+    logs.say(f"diagnostics of h{' and z' if 'z' in record else ''} in {time.time() - t0:.0f} s -> "
                f"{os.path.join(out, 'diagnostics.json')}: effective rank of h {record['h']['effective_rank']:.1f}, "
                f"alignment {record['h']['alignment']:.3f}, uniformity {record['h']['uniformity']:.3f}")
 

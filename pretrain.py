@@ -29,6 +29,7 @@ import augment
 import common
 import dataloader
 import dist
+import logs
 import methods
 import models
 from common import UserError
@@ -161,7 +162,7 @@ def main(args):
         return out
     hint = cpu_hint(args, device)
     if hint:
-        common.say(hint)
+        logs.say(hint)
     common.seed_everything(args.seed)
 
     x_train, y_train, x_test, y_test = common.load_data(args)
@@ -208,7 +209,7 @@ def main(args):
         start = common.resume_from(ckpt_path, restore)
         if dist.is_main():
             common.truncate_jsonl(metrics_path, start)
-        common.say(f"resuming {out} after epoch {start}/{args.epochs}")
+        logs.say(f"resuming {out} after epoch {start}/{args.epochs}")
     elif dist.is_main():
         common.write_config(out, args, "pretrain", device, world_size=world, schedule={
             "images": len(subset), "steps_per_epoch": steps, "total_steps": total, "warmup_steps": warmup})
@@ -223,8 +224,8 @@ def main(args):
     from tqdm import tqdm
     bank = common.knn_bank(y_train)
     knn_bank = (x_train[bank], y_train[bank])
-    progress = common.Progress(total, start * steps, device)  # wall clock and step counts: no sync
-    scalars = (common.Scalars(os.path.join(out, "tb", "pretrain"), "pretrain", resume_step=start * steps + 1 if start else None)
+    progress = logs.Progress(total, start * steps, device)  # wall clock and step counts: no sync
+    scalars = (logs.Scalars(os.path.join(out, "tb", "pretrain"), "pretrain", resume_step=start * steps + 1 if start else None)
                if dist.is_main() else None)  # rank 0 alone writes
     for epoch in range(start, args.epochs):
         method.train()
@@ -243,7 +244,7 @@ def main(args):
             top1_sum = top1_sum + stats.get("pos_top1", float("nan"))
             early = progress.step(args.bs)
             if early:
-                common.say(early)
+                logs.say(early)
             if i % 10 == 0 and not bar.disable:
                 bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{optimizer.param_groups[0]['lr']:.3g}")
         epoch_loss = float(dist.all_reduce_mean(loss_sum) / n_steps)  # the global batch's loss

@@ -1,8 +1,8 @@
-"""What a user sees while a job runs: the estimated time left (common.eta_text, common.Progress),
+"""What a user sees while a job runs: the estimated time left (logs.eta_text, logs.Progress),
 one progress line per epoch or so in a log (stdout not a terminal), and pretrain's advice for a
 ResNet on a CPU.
 
-    python -m pytest -q tests/test_progress.py
+    python -m pytest -q tests/test_logs.py
 """
 import functools
 import os
@@ -14,6 +14,7 @@ from torch import nn
 
 import common
 import linear_eval
+import logs
 import pretrain
 import supervised_baseline
 from conftest import run_main
@@ -46,29 +47,29 @@ def progress_lines(text, prefix):
                                           (12 * 3600 + 40 * 60 + 10, "12 h 40 min"),
                                           (3 * 86400 + 4 * 3600 + 100, "3 d 4 h")])
 def test_duration_text(seconds, text):
-    assert common.duration_text(seconds) == text
+    assert logs.duration_text(seconds) == text
 
 
 def test_eta_text_of_the_issue():
     """ResNet-18 on 2 cores: 500 epochs x 19 steps of 256 images at 53 images/s."""
     seconds = 10 * 256 / 53  # the first 10 steps
-    assert common.eta_text(10, 500 * 19, seconds, images=10 * 256) == "about 12 h 44 min to go at 53 img/s"
+    assert logs.eta_text(10, 500 * 19, seconds, images=10 * 256) == "about 12 h 44 min to go at 53 img/s"
 
 
 def test_eta_text_is_the_same_pace_for_the_steps_left():
-    assert common.eta_text(10, 1000, 20.0) == "about 33 min to go"  # 2 s a step, 990 steps left
-    assert common.eta_text(500, 1000, 30.0) == "about 30 s to go"
-    assert common.eta_text(1000, 1000, 30.0) == "about 0 s to go"
-    assert common.eta_text(4, 8, 2.0, images=4000) == "about 2 s to go at 2,000 img/s"
+    assert logs.eta_text(10, 1000, 20.0) == "about 33 min to go"  # 2 s a step, 990 steps left
+    assert logs.eta_text(500, 1000, 30.0) == "about 30 s to go"
+    assert logs.eta_text(1000, 1000, 30.0) == "about 0 s to go"
+    assert logs.eta_text(4, 8, 2.0, images=4000) == "about 2 s to go at 2,000 img/s"
     with pytest.raises(ValueError):
-        common.eta_text(0, 1000, 1.0)
+        logs.eta_text(0, 1000, 1.0)
 
 
 # ---------------------------------------------------------------------------- Progress
 
 def test_progress_times_the_first_steps_on_a_cpu_after_the_first_one():
     clock = Clock()
-    p = common.Progress(total_steps=1000, done_steps=0, device=CPU, early=10, clock=clock)
+    p = logs.Progress(total_steps=1000, done_steps=0, device=CPU, early=10, clock=clock)
     clock.now += 60  # the first step pays for warm-up: not timed
     assert p.step(256) is None
     lines = []
@@ -83,7 +84,7 @@ def test_progress_times_the_first_steps_on_a_cpu_after_the_first_one():
 def test_progress_says_nothing_early_for_a_short_run_or_on_a_gpu():
     for device, total, pace in ((CPU, 40, 1.0), (CUDA, 10_000, 5.0)):  # 29 s left; a GPU queues its steps
         clock = Clock()
-        p = common.Progress(total, 0, device, early=10, min_left=60, clock=clock)
+        p = logs.Progress(total, 0, device, early=10, min_left=60, clock=clock)
         for _ in range(total):
             clock.now += pace
             assert p.step(16) is None, device
@@ -92,7 +93,7 @@ def test_progress_says_nothing_early_for_a_short_run_or_on_a_gpu():
 def test_progress_eta_counts_only_the_steps_of_this_process():
     """Resumed after 600 of 1000 steps: the pace is that of this process's steps alone."""
     clock = Clock()
-    p = common.Progress(total_steps=1000, done_steps=600, device=CUDA, clock=clock)
+    p = logs.Progress(total_steps=1000, done_steps=600, device=CUDA, clock=clock)
     assert p.eta() == ""  # nothing timed yet
     for _ in range(100):
         clock.now += 3.0
@@ -150,7 +151,7 @@ def pretrain_argv(data, out, epochs, *extra):
 def test_pretrain_prints_the_time_left(tiny_data, tmp_path, capsys, monkeypatch):
     """The early estimate (made due at once here: 3 timed steps, whatever the time left) and the
     time left on each epoch's line; 5 steps an epoch."""
-    monkeypatch.setattr(common, "Progress", functools.partial(common.Progress, early=3, min_left=0))
+    monkeypatch.setattr(logs, "Progress", functools.partial(logs.Progress, early=3, min_left=0))
     run_main(pretrain, pretrain_argv(tiny_data[0], str(tmp_path / "run"), 3))
     out = capsys.readouterr().out.splitlines()
     early = [line for line in out if line.startswith("first 3 steps timed: about ")]
