@@ -70,11 +70,11 @@ def run_main(module, argv):
 
 
 @pytest.fixture
-def figures(monkeypatch):
-    """Every matplotlib figure report.py makes, kept open instead of closed: [figure, ...]
+def drawn(monkeypatch):
+    """Every matplotlib figure the report draws (figures.py), kept open instead of closed: [figure, ...]
     (the report's tests read what a figure draws)."""
-    import report
-    plt = report.pyplot()
+    import figures
+    plt = figures.pyplot()
     kept = []
     monkeypatch.setattr(plt, "close", kept.append)
     yield kept

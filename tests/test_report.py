@@ -12,6 +12,8 @@ from matplotlib.collections import PathCollection
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+import figures  # noqa: E402
+import records  # noqa: E402
 import report  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -120,11 +122,11 @@ def table_row(text, first_cell):
 
 
 def test_mean_std_uses_sample_std():
-    m, s, n = report.mean_std([80.0, 82.0, None])
+    m, s, n = records.mean_std([80.0, 82.0, None])
     assert (m, n) == (81.0, 2) and s == pytest.approx(np.sqrt(2))
-    assert report.fmt_ms([80.0, 82.0]) == "81.00 ± 1.41 (n=2)"
-    assert report.fmt_ms([80.0]) == "80.00 (n=1)"  # n is always given
-    assert report.fmt_ms([]) == "—"
+    assert records.fmt_ms([80.0, 82.0]) == "81.00 ± 1.41 (n=2)"
+    assert records.fmt_ms([80.0]) == "80.00 (n=1)"  # n is always given
+    assert records.fmt_ms([]) == "—"
 
 
 def test_header_and_section_order(built):
@@ -359,8 +361,8 @@ def section(text, study):
 
 
 def summary(setting, lin, **fields):
-    """A hand-made study summary (what report.summarise returns) for the sentence functions."""
-    s = {"setting": setting, "label": report.fmt_value(setting), "lin": lin, "mean": float(np.mean(lin)),
+    """A hand-made study summary (what records.summarise returns) for the sentence functions."""
+    s = {"setting": setting, "label": records.fmt_value(setting), "lin": lin, "mean": float(np.mean(lin)),
          "knn": [], "z": [], "loss": [], "floor": [], "steps": [], "runs": [], "ok": []}
     s.update(fields)
     return s
@@ -370,7 +372,7 @@ def test_seeds_give_mean_std_n_and_single_seeds_borrow_the_default_spread(seeded
     _, text = seeded
     assert "| simclr | 54.20 ± 0.20 (n=3) |" in section(text, "aug")
     assert "| 1.0 | 53.00 (n=1) |" in section(text, "tau")
-    assert f"| aug | linear top-1 (%) | {report.KNN_HEADING} |" in section(text, "aug")
+    assert f"| aug | linear top-1 (%) | {records.KNN_HEADING} |" in section(text, "aug")
     assert "borrows the seed std of the default setting: s = 0.20 points of linear top-1 (n=3" in text
     assert "Single-seed settings here use the seed std of the default setting (s = 0.20 points)" in section(text, "tau")
     assert "Single-seed" not in section(text, "method")  # every setting has its own spread there
@@ -441,22 +443,22 @@ def test_knn_ranking_is_compared_under_the_rule_too():
     assert report.knn_text("aug", [a, b], noise) == "kNN top-1 picks the same winner, beyond noise."
 
 
-def test_head_study_compares_h_with_z_except_where_z_is_h(figures, seeded):
+def test_head_study_compares_h_with_z_except_where_z_is_h(drawn, seeded):
     _, text = seeded
     head = section(text, "head")
     assert ("For head = bn the probe on h (54.20%) is 4.10 points above the probe on z = g(h) (50.10%), "
             "beyond noise.") in head
     assert "For head = none there is no head, so z = h and the two probes are one: no gap to report." in head
     assert "For head = none the probe on h" not in head
-    ax = next(f.axes[0] for f in figures if f.axes[0].get_title() == "head: linear probe top-1")
+    ax = next(f.axes[0] for f in drawn if f.axes[0].get_title() == "head: linear probe top-1")
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "linear probe on h" in legend and "probe on z" in legend
     assert "z = h" in [t.get_text() for t in ax.texts]
 
 
-def figure_titled(figures, title):
+def figure_titled(drawn, title):
     """The kept figure whose first axes (or suptitle) carries `title`."""
-    for f in figures:
+    for f in drawn:
         if f.axes[0].get_title() == title or (f._suptitle and f._suptitle.get_text() == title):
             return f
     raise AssertionError(f"no figure titled {title!r}")
@@ -467,8 +469,8 @@ def overlaps(a, b):
     return a.get_window_extent().overlaps(b.get_window_extent())
 
 
-def test_bar_figures_show_error_bars_seed_dots_and_the_floor_band_in_the_legend(figures, seeded):
-    fig = figure_titled(figures, "aug: linear probe top-1")
+def test_bar_figures_show_error_bars_seed_dots_and_the_floor_band_in_the_legend(drawn, seeded):
+    fig = figure_titled(drawn, "aug: linear probe top-1")
     fig.canvas.draw()
     ax = fig.axes[0]
     dots = [c for c in ax.collections if isinstance(c, PathCollection)]  # scatter, not error bars
@@ -483,15 +485,15 @@ def test_bar_figures_show_error_bars_seed_dots_and_the_floor_band_in_the_legend(
     assert band == pytest.approx([48.0, 48.2])  # mean ± std of the floor
 
 
-def test_curves_legend_outside_normalised_method_losses_and_steps_axes(figures, seeded):
-    aug = figure_titled(figures, "aug: pre-training curves")
+def test_curves_legend_outside_normalised_method_losses_and_steps_axes(drawn, seeded):
+    aug = figure_titled(drawn, "aug: pre-training curves")
     aug.canvas.draw()
     legend = aug.axes[1].get_legend()
     assert not overlaps(legend, aug.axes[0]) and not overlaps(legend, aug.axes[1])
-    method = figure_titled(figures, "method: pre-training curves").axes[0]
+    method = figure_titled(drawn, "method: pre-training curves").axes[0]
     assert "first-epoch" in method.get_ylabel()
     assert [line.get_ydata()[0] for line in method.lines] == [1.0, 1.0]  # simclr ~3.5, byol ~3: one scale
-    steps = figure_titled(figures, "bs_steps: pre-training curves").axes[0]
+    steps = figure_titled(drawn, "bs_steps: pre-training curves").axes[0]
     assert steps.get_xlabel() == "optimisation step"
     lone = [line for line in steps.lines if len(line.get_xdata()) == 1]
     assert lone and all(line.get_marker() == "o" for line in lone)  # bs 64: one epoch, one point
@@ -541,11 +543,11 @@ def test_default_run_is_in_most_studies_first_listed_on_a_tie(tmp_path):
     for name in ("a", "b", "c"):
         make_run(root, name, top1=50.0)
     studies = {"tau": ["c", "b", "a"], "bs": ["b", "a"], "aug": ["a", "b"]}
-    runs = report.load_runs(str(root), studies)
-    assert report.find_default_run(runs, studies) == "b"  # a and b are in 3 studies; b is listed first
+    runs = records.load_runs(str(root), studies)
+    assert records.find_default_run(runs, studies) == "b"  # a and b are in 3 studies; b is listed first
     studies["head"] = ["a"]
-    runs = report.load_runs(str(root), studies)
-    assert report.find_default_run(runs, studies) == "a"
+    runs = records.load_runs(str(root), studies)
+    assert records.find_default_run(runs, studies) == "a"
 
 
 def test_runs_without_studies_get_a_plain_table_and_a_neutral_title(tmp_path):
@@ -600,13 +602,13 @@ def test_floor_joins_the_label_studys_same_evaluation_of_other_seeds_only(tmp_pa
         make_run(root, f"label_random-init_lf1.0_s{seed}", "linear_eval", args, 48.2, kind="random-init")
     studies = {"floor": ["random-init_convnet_s0", "random-init_convnet_s1"],
                "label": [f"label_random-init_lf1.0_s{s}" for s in label]}
-    runs = report.load_runs(str(root), studies)
+    runs = records.load_runs(str(root), studies)
     members, source = report.floor_runs(runs, studies, "convnet")
     assert sorted(r["name"] for r in members) == ["label_random-init_lf1.0_s2", "random-init_convnet_s0",
                                                   "random-init_convnet_s1"]
     assert source == "floor study and the same evaluation in the label study"
     del studies["floor"]
-    runs = {n: r for n, r in report.load_runs(str(root), studies).items() if n.startswith("label")}
+    runs = {n: r for n, r in records.load_runs(str(root), studies).items() if n.startswith("label")}
     members, source = report.floor_runs(runs, studies, "convnet")
     assert source == "label study" and len(members) == 3
 
@@ -621,10 +623,10 @@ def test_header_names_every_commit_that_made_the_runs(grid, tmp_path):
             "run's config.json") in (out / "REPORT.md").read_text()
 
 
-def test_bar_chart_shows_floors_above_the_bars(figures, tmp_path):
+def test_bar_chart_shows_floors_above_the_bars(drawn, tmp_path):
     """Floors above every bar stay inside the axes (the encoders' marks and the floor band)."""
     done = [summary("convnet", [5.0], floor=[12.5]), summary("resnet18", [7.5], floor=[17.5])]
-    report.plot_bars(done, "encoder", "t", tmp_path / "bars.png",
-                     {"encoder": "convnet", "values": [12.5, 13.5], "est": None})
-    ax = figures[-1].axes[0]
+    figures.plot_bars(done, "encoder", "t", tmp_path / "bars.png",
+                      {"encoder": "convnet", "values": [12.5, 13.5], "est": None})
+    ax = drawn[-1].axes[0]
     assert ax.get_ylim()[1] > 17.5 and ax.get_ylim()[1] > 13.5 + 0.7

@@ -12,6 +12,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_report import PNG_MAGIC, make_run, make_seeded_grid, section, summary, table_row  # noqa: E402
+import figures  # noqa: E402
+import records  # noqa: E402
 import report  # noqa: E402
 
 
@@ -47,7 +49,7 @@ def confusion(right, seed, weak="cat", weak_right=None, into="dog"):
         ok = right + seed
         m[c, c] = ok
         m[c, (c + 1) % 10] = 100 - ok
-    w, t = report.CLASSES.index(weak), report.CLASSES.index(into)
+    w, t = records.CLASSES.index(weak), records.CLASSES.index(into)
     if weak_right is not None:
         m[w] = 0
         m[w, w] = weak_right + seed
@@ -358,33 +360,33 @@ def test_confusion_figure_without_a_supervised_run_shows_the_probe_alone(tmp_pat
 
 # ----------------------------------------------------------------------------- pictures
 def test_retrieval_marks_wrong_class_neighbours():
-    marks = report.retrieval_marks([0, 1, 2], [[0, 0, 5], [1, 2, 1], [2, 2, 2]])
+    marks = figures.retrieval_marks([0, 1, 2], [[0, 0, 5], [1, 2, 1], [2, 2, 2]])
     assert marks.tolist() == [[False, False, True], [False, True, False], [False, False, False]]
 
 
-def test_retrieval_grid_frames_exactly_the_wrong_neighbours_in_red(diagnosed, figures, tmp_path):
+def test_retrieval_grid_frames_exactly_the_wrong_neighbours_in_red(diagnosed, drawn, tmp_path):
     out, text = diagnosed
     assert ("Neighbours of their query's class: SSL encoder (simclr_convnet_bn_simclr_t0.5_bs256_e3_f0.1_s0): 78 "
             "of 80; random-init encoder (random-init_convnet_s0): 30 of 80") in text
-    assert report.load_retrieval(tmp_path / "none.npz") is None
+    assert figures.load_retrieval(tmp_path / "none.npz") is None
     write_retrieval(tmp_path, wrong=[(3, 0), (7, 5)])
-    rec = report.load_retrieval(tmp_path / "retrieval.npz")
-    mosaic, cells = report.retrieval_mosaic(rec)
+    rec = figures.load_retrieval(tmp_path / "retrieval.npz")
+    mosaic, cells = figures.retrieval_mosaic(rec)
     assert len(cells) == 10 * 9 and sum(kind == "query" for *_, kind in cells) == 10
     wrong = [(i, j) for i, j, *_, kind in cells if kind == "wrong"]
     assert wrong == [(3, 1), (7, 6)]  # neighbour 0 of query 3 and neighbour 5 of query 7 (column 0: the query)
-    step_x, step_y = report.CELL + 2 * report.BORDER + report.GAP, \
-        report.CELL + 2 * report.BORDER + report.CAPTION
+    step_x, step_y = figures.CELL + 2 * figures.BORDER + figures.GAP, \
+        figures.CELL + 2 * figures.BORDER + figures.CAPTION
 
     def frame(i, j):  # the top-left pixel of cell (i, j): its frame's colour
-        return tuple(mosaic[i * step_y, j * step_x + (report.GAP if j else 0)])
-    assert frame(3, 1) == frame(7, 6) == report.FRAME["wrong"]
-    assert frame(3, 2) == frame(0, 1) == report.FRAME["right"] and frame(5, 0) == report.FRAME["query"]
-    inner = mosaic[7 * step_y + report.BORDER:7 * step_y + report.BORDER + report.CELL,
-                   6 * step_x + report.GAP + report.BORDER:6 * step_x + report.GAP + report.BORDER + report.CELL]
+        return tuple(mosaic[i * step_y, j * step_x + (figures.GAP if j else 0)])
+    assert frame(3, 1) == frame(7, 6) == figures.FRAME["wrong"]
+    assert frame(3, 2) == frame(0, 1) == figures.FRAME["right"] and frame(5, 0) == figures.FRAME["query"]
+    inner = mosaic[7 * step_y + figures.BORDER:7 * step_y + figures.BORDER + figures.CELL,
+                   6 * step_x + figures.GAP + figures.BORDER:6 * step_x + figures.GAP + figures.BORDER + figures.CELL]
     assert np.array_equal(inner, rec["neighbour_images"][7, 5])  # the image sits inside its frame
-    report.plot_retrieval([("SSL", rec)], tmp_path / "grid.png")
-    texts = [t for t in figures[-1].axes[0].texts]
+    figures.plot_retrieval([("SSL", rec)], tmp_path / "grid.png")
+    texts = [t for t in drawn[-1].axes[0].texts]
     red = [t.get_text().split()[0] for t in texts if t.get_color() == "red"]
     assert sorted(red) == ["deer", "ship"]  # the wrong neighbours' own classes, in red
     assert texts[0].get_text() == "airplane"  # the first query, without a similarity
@@ -399,7 +401,7 @@ def test_tsne_map_beside_pca(diagnosed):
 def test_tsne_falls_back_to_pca_without_scikit_learn(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn.manifold now raises ImportError
     monkeypatch.setitem(sys.modules, "sklearn.manifold", None)
-    assert report.tsne_2d(np.zeros((50, 4))) is None and not report.tsne_available()
+    assert figures.tsne_2d(np.zeros((50, 4))) is None and not figures.tsne_available()
     root = make_diagnosed_grid(tmp_path / "records")
     out = tmp_path / "out"
     assert report.main([str(root), "--out", str(out)]) == 0
@@ -413,10 +415,10 @@ def test_tsne_falls_back_to_pca_without_scikit_learn(tmp_path, monkeypatch):
 def test_tsne_is_deterministic():
     pytest.importorskip("sklearn")
     feats = np.random.default_rng(1).normal(size=(60, 8))
-    report._TSNE_CACHE.clear()
-    first = report.tsne_2d(feats)
-    report._TSNE_CACHE.clear()
-    assert first.shape == (60, 2) and np.array_equal(first, report.tsne_2d(feats))
+    figures._TSNE_CACHE.clear()
+    first = figures.tsne_2d(feats)
+    figures._TSNE_CACHE.clear()
+    assert first.shape == (60, 2) and np.array_equal(first, figures.tsne_2d(feats))
 
 
 def test_the_report_text_is_the_same_from_copies_of_the_records(tmp_path):
@@ -426,16 +428,16 @@ def test_the_report_text_is_the_same_from_copies_of_the_records(tmp_path):
     second = tmp_path / "b" / "elsewhere"
     shutil.copytree(first, second)
     outs = [tmp_path / "o1", tmp_path / "o2"]
-    for records, out in zip((first, second), outs):
-        assert report.main([str(records), "--out", str(out)]) == 0
+    for runs_dir, out in zip((first, second), outs):
+        assert report.main([str(runs_dir), "--out", str(out)]) == 0
     for name in ("REPORT.md", "results.csv"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes()
 
 
-def test_spectrum_figure_draws_the_mean_spectrum_per_encoder_on_a_log_scale(figures, tmp_path):
+def test_spectrum_figure_draws_the_mean_spectrum_per_encoder_on_a_log_scale(drawn, tmp_path):
     a, b, r = (np.array(spectrum(d, 16)) for d in (0.1, 0.2, 0.5))
-    report.plot_spectra([("simclr", [a, b]), ("random-init convnet", [r])], tmp_path / "s.png", "t")
-    ax = figures[-1].axes[0]
+    figures.plot_spectra([("simclr", [a, b]), ("random-init convnet", [r])], tmp_path / "s.png", "t")
+    ax = drawn[-1].axes[0]
     assert ax.get_yscale() == "log" and [t.get_text() for t in ax.get_legend().get_texts()] == \
         ["simclr (n=2)", "random-init convnet (n=1)"]
     mean = (a + b) / 2
@@ -443,22 +445,22 @@ def test_spectrum_figure_draws_the_mean_spectrum_per_encoder_on_a_log_scale(figu
     assert ax.lines[1].get_linestyle() == "--"  # the random-init reference
 
 
-def test_tau_figure_puts_one_point_per_tau_with_its_accuracy(figures, tmp_path):
+def test_tau_figure_puts_one_point_per_tau_with_its_accuracy(drawn, tmp_path):
     points = [summary(t, [lin, lin + 0.2], align_z=[a, a + 0.01], unif_z=[u, u + 0.01])
               for t, lin, a, u in ((0.1, 55.5, 0.9, -3.6), (0.5, 54.2, 0.6, -3.0))]
-    report.plot_tau_geometry(points, "z", tmp_path / "t.png")
-    ax, ax_acc = figures[-1].axes
+    figures.plot_tau_geometry(points, "z", tmp_path / "t.png")
+    ax, ax_acc = drawn[-1].axes
     assert [t.get_text() for t in ax.texts] == ["τ = 0.1 (55.6%)", "τ = 0.5 (54.3%)"]
     assert "alignment of z" in ax.get_xlabel() and "uniformity of z" in ax.get_ylabel()
     assert len(ax.containers) == 2 and all(c.has_xerr and c.has_yerr for c in ax.containers)
     assert list(ax_acc.lines[0].get_ydata()) == pytest.approx([55.6, 54.3])
 
 
-def test_head_rank_figure_marks_z_equal_h_for_no_head(figures, tmp_path):
+def test_head_rank_figure_marks_z_equal_h_for_no_head(drawn, tmp_path):
     bn = summary("bn", [54.0], rank_h=[60.0, 61.0], rank_z=[30.0, 31.0])
     none = summary("none", [50.0], rank_h=[40.0, 41.0], rank_z=[40.0, 41.0])
     lines, _ = report.diagnostics_figures("head", [bn, none], None, None, report.Noise([]), str(tmp_path))
     assert lines[0] == "![head: effective rank of h and z](figures/head_rank.png)"
-    ax = figures[-1].axes[0]
+    ax = drawn[-1].axes[0]
     assert [round(p.get_height(), 1) for p in ax.patches] == [60.5, 40.5, 30.5]  # h of bn and none, z of bn only
     assert "z = h" in [t.get_text() for t in ax.texts] and ax.get_ylabel() == "effective rank (RankMe)"

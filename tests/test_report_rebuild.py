@@ -9,6 +9,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+import figures  # noqa: E402
 import report  # noqa: E402
 from test_report import make_seeded_grid  # noqa: E402
 
@@ -32,7 +33,7 @@ def test_committed_report_rebuilds(tmp_path):
     if not os.path.isdir(records):
         pytest.skip("results/quick/runs (the committed run records) does not exist yet; "
                     "run_all.sh --quick writes it")
-    if not report.tsne_available() and any("features_test.npz" in files for _, _, files in os.walk(records)):
+    if not figures.tsne_available() and any("features_test.npz" in files for _, _, files in os.walk(records)):
         pytest.skip("scikit-learn is not installed: the committed report has a t-SNE map, which a build "
                     "without it replaces by a sentence saying so")
     out = tmp_path / "rebuilt"
