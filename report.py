@@ -797,29 +797,33 @@ def header_lines(title, runs, floors, noise, compared=True):
     return lines + [""]
 
 
-def random_init_runs(runs, encoder, path_key=None):
-    """The finished random-init evaluations on all the labels of `encoder` (None: any), A-Z;
-    path_key: only those that hold that record file."""
+def random_init_runs(runs, encoder):
+    """The finished random-init evaluations on all the labels of `encoder` (None: any), A-Z."""
     return [runs[n] for n in sorted(runs) if runs[n]["kind"] == "random-init" and runs[n]["status"] == "ok"
             and float(runs[n]["label_fraction"] if runs[n]["label_fraction"] is not None else 1.0) == 1.0
-            and (encoder is None or run_encoder(runs[n]) in (None, encoder))
-            and (path_key is None or os.path.exists(runs[n][path_key]))]
+            and (encoder is None or run_encoder(runs[n]) in (None, encoder))]
+
+
+def panels_of(groups, key, load):
+    """One panel per group, [(title, record), ...]: the record file `key` of the group's first
+    finished run whose file loads (SSL encoder first, then random-init); none for a group
+    without one."""
+    panels = []
+    for group, kind in zip(groups, ("SSL encoder", "random-init encoder")):
+        for r in group:
+            rec = load(r[key]) if r["status"] == "ok" and os.path.exists(r[key]) else None
+            if rec is not None:
+                panels.append((f"{kind} ({r['name']})", rec))
+                break
+    return panels
 
 
 def features_section(runs, default_run, fig_dir):
     """The 2-D maps of default vs random-init features (PCA, and t-SNE where scikit-learn is
     installed), or nothing if no features were recorded."""
-    panels = []
-    if default_run and os.path.exists(runs[default_run]["features"]):
-        feats = load_features(runs[default_run]["features"])
-        if feats is not None:
-            panels.append((f"SSL encoder ({default_run})", feats))
     encoder = run_encoder(runs[default_run]) if default_run else None
-    for r in random_init_runs(runs, encoder, "features"):
-        feats = load_features(r["features"])
-        if feats is not None:
-            panels.append((f"random-init encoder ({r['name']})", feats))
-            break
+    panels = panels_of([[runs[default_run]] if default_run else [], random_init_runs(runs, encoder)],
+                       "features", load_features)
     if not panels:
         return []
     plot_features(panels, os.path.join(fig_dir, "features_pca.png"))
@@ -843,17 +847,8 @@ def features_section(runs, default_run, fig_dir):
 def retrieval_section(runs, default_names, encoder, fig_dir):
     """The nearest-neighbour grid of the default SSL encoder beside the random-init encoder, with
     the count of neighbours of the query's class; nothing if neither recorded retrieval.npz."""
-    panels = []
-    for name in sorted(default_names):
-        rec = load_retrieval(runs[name]["retrieval"]) if runs[name]["status"] == "ok" else None
-        if rec is not None:
-            panels.append((f"SSL encoder ({name})", rec))
-            break
-    for r in random_init_runs(runs, encoder, "retrieval"):
-        rec = load_retrieval(r["retrieval"])
-        if rec is not None:
-            panels.append((f"random-init encoder ({r['name']})", rec))
-            break
+    panels = panels_of([[runs[n] for n in sorted(default_names)], random_init_runs(runs, encoder)],
+                       "retrieval", load_retrieval)
     if not panels:
         return []
     plot_retrieval(panels, os.path.join(fig_dir, "retrieval.png"))
