@@ -148,11 +148,13 @@ recorded() {  # recorded NAME FILE...: every FILE is among NAME's committed reco
 }
 
 record() {  # copy a run's small records (never weights or checkpoints) next to the report
+  # A record already there is kept: a recorded run trained again for an evaluation it lacks (the
+  # probe on z, the label study) keeps the config and metrics its recorded results came from.
   local dir=$1 dest="$RECORDS/$(basename "$1")"
   mkdir -p "$dest"
   for f in config.json metrics.jsonl linear_eval.json linear_eval_z.json finetune.json supervised.json \
            diagnostics.json features_test.npz retrieval.npz; do
-    [ -e "$dir/$f" ] && cp "$dir/$f" "$dest/"
+    [ -e "$dir/$f" ] && [ ! -e "$dest/$f" ] && cp "$dir/$f" "$dest/"
   done
   return 0
 }

@@ -186,6 +186,18 @@ def test_smoke_grid_end_to_end(tmp_path):
     assert "running:" not in clone.stdout and "recorded:" in clone.stdout
     assert (work / "results" / "smoke" / "REPORT.md").read_text() == report
 
+    # a recorded run that lacks one evaluation (here the probe on z) is trained again for it; the
+    # records its other results came from (config, metrics: other times) are kept as they were
+    default = records / "simclr_convnet_bn_simclr_t0.5_bs16_e1_f1.0_s0"  # the smoke grid's default run
+    kept = {f: (default / f).read_bytes() for f in ("config.json", "metrics.jsonl", "linear_eval.json")}
+    (default / "linear_eval_z.json").unlink()
+    assert not (work / "runs").exists()  # as in a fresh clone
+    again = run_all("--smoke", "--only", "head", "--data-dir", data, "--no-download", cwd=str(work))
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "running:" in again.stdout and (default / "linear_eval_z.json").exists()
+    assert (work / "runs" / "smoke" / default.name / "metrics.jsonl").read_bytes() != kept["metrics.jsonl"]
+    assert {f: (default / f).read_bytes() for f in kept} == kept
+
 
 def _work_copy(tmp_path):
     """A folder with links to the scripts, so a run_all.sh that writes (studies.tsv, runs/) never
