@@ -406,6 +406,10 @@ def trend_text(key, ranked, noise):
     steps = [f"{words[v]} from {a['mean']:.2f}% to {b['mean']:.2f}% between {a['label']} and {b['label']}"
              if v in words else f"within noise between {a['label']} and {b['label']}"
              for (a, b), v in zip(pairs, verdicts)]
+    if "below" not in verdicts or "above" not in verdicts:  # one direction where it moves at all
+        way = "rises with" if "above" in verdicts else "falls as"
+        return (f"Accuracy {way} {key}{'' if way == 'rises with' else ' grows'} where it moves beyond noise, "
+                f"and never the other way ({ends}): " + "; ".join(steps) + ".")
     return f"No monotone trend in {key}: accuracy " + "; ".join(steps) + "."
 
 

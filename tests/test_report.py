@@ -430,6 +430,12 @@ def test_trend_sentences_follow_the_rule_step_by_step():
     assert mixed == ("No monotone trend in tau: accuracy rises from 52.00% to 53.00% between 0.1 and 0.2; "
                      "within noise between 0.2 and 0.5; falls from 53.05% to 52.00% between 0.5 and 1.0.")
     assert "monotonically" not in trend(52.0, 52.1, 53.0, 54.0)  # one step within noise is enough
+    # some steps within noise, the others all one way: a direction, but not "monotonically"
+    assert trend(52.0, 52.1, 53.0, 54.0) == (
+        "Accuracy rises with tau where it moves beyond noise, and never the other way (from 52.00% at tau = 0.1 "
+        "to 54.00% at tau = 1.0): within noise between 0.1 and 0.2; rises from 52.10% to 53.00% between 0.2 "
+        "and 0.5; rises from 53.00% to 54.00% between 0.5 and 1.0.")
+    assert trend(54.0, 54.0, 53.0, 53.0).startswith("Accuracy falls as tau grows where it moves beyond noise")
 
 
 def test_knn_ranking_is_compared_under_the_rule_too():
