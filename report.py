@@ -601,8 +601,23 @@ def tau_geometry_text(summaries, noise):
             text.append("Without a seed spread no τ can be called the most accurate, so whether accuracy tracks "
                         "alignment or uniformity cannot be said.")
         elif best is None:
-            text.append("Linear top-1 separates no τ from the others beyond noise, so the data do not say "
-                        "whether accuracy tracks alignment or uniformity.")
+            top = ranked[0]
+            beaten = [s for s in (aligned, uniform)
+                      if s is not top and Noise.compare(ests[0], noise.est(s["lin"])) == "above"]
+            if len(beaten) == 2 and aligned is not uniform:
+                text.append(f"No τ is the most accurate beyond noise, but the highest mean (τ = {top['label']}, "
+                            f"{top['mean']:.2f}%) is above both the best aligned τ ({aligned['label']}, "
+                            f"{aligned['mean']:.2f}%) and the most uniform τ ({uniform['label']}, "
+                            f"{uniform['mean']:.2f}%) beyond noise: accuracy peaks between the two extremes and "
+                            "follows neither measure alone.")
+            else:
+                parts = [f"is itself the {name} τ" if s is top else
+                         f"is within noise of the {name} τ ({s['label']}, {s['mean']:.2f}%)"
+                         for name, s in (("best aligned", aligned), ("most uniform", uniform))
+                         if not any(s is b for b in beaten)]
+                text.append(f"No τ is the most accurate beyond noise; the highest mean (τ = {top['label']}, "
+                            f"{top['mean']:.2f}%) " + " and ".join(parts) + ", so the data do not say whether "
+                            "accuracy tracks alignment or uniformity.")
         elif best is uniform and best is aligned:
             text.append(f"The most accurate τ ({best['label']}) also has the lowest mean uniformity and the "
                         "lowest mean alignment.")

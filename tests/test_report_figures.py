@@ -300,7 +300,15 @@ def test_tau_sentences_follow_wang_and_isola_only_beyond_noise():
     middle = report.tau_geometry_text(pts((0.9, 0.6, 0.4), (-3.6, -3.0, -2.5), lins=(53.0, 55.5, 53.2)), noise)
     assert "The most accurate τ (0.5) is neither the most uniform (τ = 0.1) nor the best aligned (τ = 1.0)" in middle
     tied = report.tau_geometry_text(pts((0.9, 0.6, 0.4), (-3.6, -3.0, -2.5), lins=(54.0, 54.0, 54.0)), noise)
-    assert "the data do not say whether accuracy tracks alignment or uniformity" in tied
+    assert ("the highest mean (τ = 0.1, 54.00%) is within noise of the best aligned τ (1.0, 54.00%) and is itself "
+            "the most uniform τ, so the data do not say whether accuracy tracks alignment or uniformity") in tied
+    # two τ tie at the top, both above the best aligned (lowest) and the most uniform (highest) τ
+    peak = [tau_summary(t, [lin + d for d in spread], [a + d for d in spread], [u + d for d in spread])
+            for t, lin, a, u in zip((0.05, 0.1, 0.2, 1.0), (53.0, 55.5, 55.5, 53.2), (0.2, 0.4, 0.5, 0.7),
+                                    (-0.9, -1.5, -2.0, -2.7))]
+    assert ("No τ is the most accurate beyond noise, but the highest mean (τ = 0.1, 55.50%) is above both the "
+            "best aligned τ (0.05, 53.00%) and the most uniform τ (1.0, 53.20%) beyond noise: accuracy peaks "
+            "between the two extremes and follows neither measure alone.") in report.tau_geometry_text(peak, noise)
     single = [tau_summary(t, [lin], [a], [u]) for t, lin, a, u in zip((0.1, 1.0), (55.0, 50.0), (0.9, 0.4),
                                                                       (-3.6, -2.5))]
     text = report.tau_geometry_text(single, noise)  # one seed each, no reference spread: nothing is called
