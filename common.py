@@ -617,7 +617,7 @@ def confusion_matrix(model, batches, num_classes=10):
 
 def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoch, lr, wd,
                    device, dtype=None, checkpoint_path=None, metrics_path=None, recipe=None, desc="train",
-                   tb_dir=None):
+                   tb_dir=None, test_every=1):
     """Train `model` (inputs -> logits) with cross-entropy, SGD + momentum and a per-step cosine
     schedule; return the history and the test top-1/top-5 of the LAST epoch (no picking by test).
 
@@ -628,6 +628,8 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
     checkpoint was made with the same `recipe` (a dict of the settings that define the run).
     dtype: autocast dtype of the forward pass (amp_dtype), None for float32. tb_dir: also log
     each epoch's numbers (and the final test accuracy) as TensorBoard events there (logs.Scalars).
+    The test accuracy is watched every `test_every` epochs and at the last one (the result); it
+    never changes the training (see `test_every`).
     Prints a progress line (loss, train accuracy, lr, seconds, time left) for the first epoch,
     the last, and in between every `epochs / 25` epochs or after 2 minutes without one: a log
     gets it whether or not stdout is a terminal (the tqdm bar only shows on one).
@@ -679,8 +681,9 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
                 logs.say(f"{desc}: {early}")
         record = {"epoch": epoch + 1, "loss": loss_sum.item() / seen, "lr": optimizer.param_groups[0]["lr"],
                   "train_acc": 100.0 * correct.item() / seen, "seconds": time.time() - t0}
-        # watched per epoch, never used to choose anything: the result is the last epoch's
-        record["test_top1"], record["test_top5"] = evaluate(model, test_batches())
+        # watched, never used to choose anything: the result is the last epoch's
+        if (epoch + 1) % test_every == 0 or epoch + 1 == epochs:
+            record["test_top1"], record["test_top5"] = evaluate(model, test_batches())
         history.append(record)
         if metrics_path:
             append_jsonl(metrics_path, record)
@@ -691,17 +694,27 @@ def fit_classifier(model, train_batches, test_batches, *, epochs, steps_per_epoc
                          "scaler": scaler.state_dict(), "epoch": epoch + 1, "history": history, "rng": rng_state(), "recipe": recipe}, checkpoint_path)
         if (epoch == start or epoch + 1 == epochs or (epoch + 1) % every == 0
                 or time.monotonic() - last_line >= 120):
+            parts = [f"{desc} epoch {epoch + 1}/{epochs}", f"loss {record['loss']:.4f}",
+                     f"train acc {record['train_acc']:.2f}%"]
+            if "test_top1" in record:
+                parts.append(f"test acc {record['test_top1']:.2f}%")
+            parts += [f"lr {record['lr']:.4f}", f"{record['seconds']:.1f} s"]
             eta = progress.eta()
-            logs.say(" | ".join([f"{desc} epoch {epoch + 1}/{epochs}", f"loss {record['loss']:.4f}",
-                            f"train acc {record['train_acc']:.2f}%", f"test acc {record['test_top1']:.2f}%",
-                            f"lr {record['lr']:.4f}",
-                            f"{record['seconds']:.1f} s"] + ([eta] if eta else [])))
+            logs.say(" | ".join(parts + ([eta] if eta else [])))
             last_line = time.monotonic()
     last = history[-1]  # the last epoch's test accuracy (a checkpoint of older code may lack it)
     top1, top5 = (last["test_top1"], last["test_top5"]) if "test_top1" in last else evaluate(model, test_batches())
     if scalars:
         scalars.close()
     return history, top1, top5
+
+
+def test_every(n_train, n_test):
+    """Epochs between two looks at the test accuracy of a classifier trained on n_train images:
+    enough epochs to train on at least as many images as the test set holds (1 with all 50,000
+    labels, 20 with 1% of them), so that watching the test set costs fewer forward passes than
+    training does. Evaluation reads no random numbers, so looking less often changes nothing else."""
+    return max(1, n_test // max(1, n_train))
 
 
 def images_on_device(images, labels, device):

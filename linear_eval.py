@@ -172,6 +172,7 @@ def main(args):
             model, train, test, epochs=args.epochs, steps_per_epoch=steps, lr=lr, wd=wd, device=device,
             dtype=dtype, checkpoint_path=os.path.join(out, f"checkpoint_{kind}.pt") if args.finetune else None, desc=kind,
             tb_dir=os.path.join(out, "tb", result_name(args)[:-len(".json")]),
+            test_every=common.test_every(len(x_lab), len(x_test)),
             recipe={"ckpt": source.get("ckpt"), **{k: getattr(args, k) for k in
                                                    ("label_fraction", "epochs", "bs", "lr", "wd", "seed")}})
     else:

@@ -62,6 +62,7 @@ def main(args):
         lr=common.scaled_lr(args.lr, args.bs), wd=args.wd, device=device,
         dtype=dtype, checkpoint_path=checkpoint_path,
         metrics_path=os.path.join(out, "metrics.jsonl"), desc="supervised", tb_dir=os.path.join(out, "tb", "supervised"),
+        test_every=common.test_every(len(labelled), len(x_test)),
         recipe={k: getattr(args, k) for k in ("encoder", "label_fraction", "epochs", "bs", "lr", "wd", "seed")})
     confusion = common.confusion_matrix(model, test())
     result = {"kind": "supervised", "encoder": args.encoder, "test_acc": top1, "test_top5": top5,

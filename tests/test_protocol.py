@@ -409,3 +409,25 @@ def test_tensorboard_after_resume_hides_the_interrupted_epochs(tiny_data, tmp_pa
     loss = _events(os.path.join(out, "tb", "pretrain"))["pretrain/loss"]
     assert [s for s, _ in loss] == [r["step"] for r in rows] == [5, 10, 15]
     assert [v for _, v in loss] == pytest.approx([r["loss"] for r in rows], rel=1e-6)
+
+
+def test_test_every_trains_as_many_images_as_the_test_set_between_two_looks():
+    assert common.test_every(50000, 10000) == 1 and common.test_every(5000, 10000) == 2
+    assert common.test_every(500, 10000) == 20 and common.test_every(0, 10000) == 10000
+
+
+def test_watching_the_test_set_less_often_changes_nothing_else(tiny_data, tmp_path, monkeypatch):
+    """20 labelled images, 40 test images: the test accuracy is read every 2 epochs and at the last;
+    the training, its losses and the result equal those of a run that reads it every epoch."""
+    argv = supervised_argv(tiny_data[0], str(tmp_path / "sparse"), epochs=5) + ["--label-fraction", "0.25"]
+    sparse = run_main(supervised_baseline, argv)
+    rows = read_metrics(str(tmp_path / "sparse" / "metrics.jsonl"))
+    assert [r["epoch"] for r in rows if "test_top1" in r] == [2, 4, 5]
+    monkeypatch.setattr(common, "test_every", lambda n_train, n_test: 1)
+    argv = supervised_argv(tiny_data[0], str(tmp_path / "dense"), epochs=5) + ["--label-fraction", "0.25"]
+    dense = run_main(supervised_baseline, argv)
+    dense_rows = read_metrics(str(tmp_path / "dense" / "metrics.jsonl"))
+    assert all("test_top1" in r for r in dense_rows)
+    assert [r["loss"] for r in rows] == [r["loss"] for r in dense_rows]
+    assert [dense_rows[i - 1]["test_top1"] for i in (2, 4, 5)] == [r["test_top1"] for r in rows if "test_top1" in r]
+    assert sparse["test_acc"] == dense["test_acc"] and sparse["test_top5"] == dense["test_top5"]
