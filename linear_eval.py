@@ -178,7 +178,7 @@ def main(args):
     else:
         encoder.requires_grad_(False)
         logs.say(f"features of {len(x_lab):,} labelled and {len(x_test):,} test images through the frozen "
-                   f"{source['encoder']} (once)")
+                 f"{source['encoder']} (once)")
         t_feat = time.time()
         f_lab = common.extract_features(encoder, x_lab, device, dtype=dtype)  # (N_lab, D), computed once
         f_test = common.extract_features(encoder, x_test, device, dtype=dtype)  # (10000, D)
@@ -280,8 +280,8 @@ def measure(encoder, head, x_train, y_train, x_test, y_test, args, device, dtype
                             query_labels=y_test[keep][queries], neighbour_images=x_train[bank][nearest.numpy()],
                             neighbour_labels=y_train[bank][nearest.numpy()], similarity=sim.numpy())
     logs.say(f"diagnostics of h{' and z' if 'z' in record else ''} in {time.time() - t0:.0f} s -> "
-               f"{os.path.join(out, 'diagnostics.json')}: effective rank of h {record['h']['effective_rank']:.1f}, "
-               f"alignment {record['h']['alignment']:.3f}, uniformity {record['h']['uniformity']:.3f}")
+             f"{os.path.join(out, 'diagnostics.json')}: effective rank of h {record['h']['effective_rank']:.1f}, "
+             f"alignment {record['h']['alignment']:.3f}, uniformity {record['h']['uniformity']:.3f}")
 
 
 def sanity_check(after, before):

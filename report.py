@@ -407,9 +407,9 @@ def trend_text(key, ranked, noise):
              if v in words else f"within noise between {a['label']} and {b['label']}"
              for (a, b), v in zip(pairs, verdicts)]
     if "below" not in verdicts or "above" not in verdicts:  # one direction where it moves at all
-        way = "rises with" if "above" in verdicts else "falls as"
-        return (f"Accuracy {way} {key}{'' if way == 'rises with' else ' grows'} where it moves beyond noise, "
-                f"and never the other way ({ends}): " + "; ".join(steps) + ".")
+        way = f"rises with {key}" if "above" in verdicts else f"falls as {key} grows"
+        return (f"Accuracy {way} where it moves beyond noise, and never the other way ({ends}): "
+                + "; ".join(steps) + ".")
     return f"No monotone trend in {key}: accuracy " + "; ".join(steps) + "."
 
 
