@@ -64,6 +64,14 @@ P_FLIP = 0.5
 JITTER = (0.4, 0.4, 0.4, 0.1)  # brightness, contrast, saturation, hue
 P_JITTER = 0.8
 P_GRAY = 0.2
+# Multi-crop (SwAV, Caron et al. 2020, Sec. 3.2): extra views at a lower resolution, cropped from
+# smaller areas, cost a quarter of a 32x32 view each at 16x16. SwAV takes large crops of
+# (0.14, 1) and small ones of (0.05, 0.14) of a 224x224 image; on 32x32 CIFAR images a 16x16 view
+# of 5% of the image would come from a 7x7 patch, so the small crops here keep SimCLR's lower
+# bound and stop at 40% of the area (a 20x20 patch at most), below most of the large crops.
+SMALL_CROP_SIZE = 16  # pixels
+SMALL_CROP_SCALE = (0.08, 0.4)  # fraction of the image area
+
 # SimCLR blurs ImageNet views with a kernel 10% of the image side; 10% of 32 px rounds to the odd
 # size 3. App. B.9 leaves blur out for CIFAR-10, so only the `simclr_blur` preset uses it.
 BLUR_KERNEL = 3  # pixels
@@ -491,17 +499,18 @@ class BatchedAugment(nn.Module):
 
     presets = PRESETS
 
-    def __init__(self, preset="simclr", normalize=True, size=CROP_SIZE):
+    def __init__(self, preset="simclr", normalize=True, size=CROP_SIZE, scale=CROP_SCALE):
         super().__init__()
         _check_preset(preset)
         self.preset = preset
         self.ops = PRESETS[preset]
         self.normalize = normalize
-        self.size = size
+        self.size, self.scale = size, scale  # the crop's output side (pixels) and area fraction
 
     def extra_repr(self):
         return (
-            f"preset={self.preset!r}, ops={self.ops}, normalize={self.normalize}, size={self.size}"
+            f"preset={self.preset!r}, ops={self.ops}, normalize={self.normalize}, size={self.size}, "
+            f"scale={self.scale}"
         )
 
     def sample_params(self, batch_size, height, width, device=None, generator=None):
@@ -510,7 +519,7 @@ class BatchedAugment(nn.Module):
         params = {}
         for op in self.ops:
             if op == "crop":
-                params["crop"] = sample_crop_params(batch_size, height, width, **kw)
+                params["crop"] = sample_crop_params(batch_size, height, width, scale=self.scale, **kw)
             elif op == "flip":
                 params["flip"] = sample_apply(batch_size, P_FLIP, **kw)
             elif op == "color":

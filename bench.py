@@ -11,8 +11,9 @@
           (3 matrix products), at N = 64, 256, 1024 and d = 128.
 2. aug:   two-view augmentation throughput: the torchvision pipeline in a DataLoader with one
           worker per core, against augment.BatchedAugment on the CPU (and on CUDA).
-3. train: pre-training throughput and peak memory of SimCLR for convnet and resnet18, per
-          augmentation backend (common.TwoViews) and, on CUDA, fp32 against autocast.
+3. train: pre-training throughput and peak memory of SimCLR for convnet, quicknet and resnet18,
+          per augmentation backend (common.TwoViews), fp32 against autocast where the device has
+          bf16, and on the CPU the small encoders also in NCHW (pretrain.py runs channels_last).
 
 Times are medians of repeats after a warm-up (torch.cuda.synchronize before reading the clock).
 Images are random uint8: the cost of these ops does not depend on the pixel values, and no
@@ -50,10 +51,10 @@ GOAL_AUG_SHARE = 0.5  # on a GPU the training step, not augmentation, takes most
 # there); on CUDA every encoder uses pretrain.py's default batch of 256.
 PROFILES = {
     "full": dict(loss_n=(64, 256, 1024), loop_n=(64, 256), dim=128, repeats=9, loop_repeats=2,
-                 aug_images=4096, aug_passes=3, train_bs={"convnet": 256, "resnet18": 64},
+                 aug_images=4096, aug_passes=3, train_bs={"convnet": 256, "quicknet": 256, "resnet18": 64},
                  warmup=1, steps=5, gpu_warmup=5, gpu_steps=30),
     "quick": dict(loss_n=(64, 256, 1024), loop_n=(64, 256), dim=128, repeats=5, loop_repeats=1,
-                  aug_images=2048, aug_passes=1, train_bs={"convnet": 64, "resnet18": 64},
+                  aug_images=2048, aug_passes=1, train_bs={"convnet": 64, "quicknet": 64, "resnet18": 64},
                   warmup=1, steps=3, gpu_warmup=3, gpu_steps=10),
     "tiny": dict(loss_n=(8, 16), loop_n=(8,), dim=16, repeats=2, loop_repeats=1,  # for the tests
                  aug_images=64, aug_passes=1, train_bs={"convnet": 8},  # convnet only: seconds
@@ -190,8 +191,9 @@ def bench_aug(device, p):
 
 # ---------------------------------------------------------------------------- 3. pre-training
 
-def bench_train_one(device, encoder, backend, amp, bs, warmup, steps):
-    """Images/s and peak memory of pretrain.py's SimCLR step (two views, forward, backward, SGD)."""
+def bench_train_one(device, encoder, backend, amp, bs, warmup, steps, layout="channels_last"):
+    """Images/s and peak memory of pretrain.py's SimCLR step (two views, forward, backward, SGD).
+    layout: channels_last, as pretrain.py runs, or nchw (PyTorch's default) to show what it buys."""
     args = pretrain.build_parser().parse_args(
         ["--encoder", encoder, "--bs", str(bs), "--aug-backend", backend, "--amp", amp,
          "--workers", str(os.cpu_count() or 1)])
@@ -207,13 +209,21 @@ def bench_train_one(device, encoder, backend, amp, bs, warmup, steps):
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     if device.type == "cuda":  # as pretrain.py does
         torch.backends.cudnn.benchmark = True
-        method = method.to(memory_format=torch.channels_last)
+    memory_format = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    method = method.to(memory_format=memory_format)
     views = common.TwoViews(random_images((warmup + steps) * bs), args, device)
     batches = views.epoch(0)
 
     def step():  # pretrain.main's loop body, without the logging
-        x1, x2, idx = next(batches)
-        common.ssl_step(method, x1, x2, optimizer, scaler, dtype, idx)
+        x1, x2, idx = (t.contiguous(memory_format=memory_format) if t.dim() == 4 else t for t in next(batches))
+        if layout == "channels_last":
+            common.ssl_step(method, x1, x2, optimizer, scaler, dtype, idx)
+        else:  # ssl_step would make the views channels_last
+            with common.autocast(device, dtype):
+                loss_value, _ = method(x1, x2, idx)
+            optimizer.zero_grad(set_to_none=True)
+            loss_value.backward()
+            optimizer.step()
 
     for _ in range(warmup):  # also starts the DataLoader workers and runs cudnn's autotuning
         step()
@@ -223,7 +233,7 @@ def bench_train_one(device, encoder, backend, amp, bs, warmup, steps):
         step()
     sync(device)
     step_ms = 1000 * (time.perf_counter() - t0) / steps
-    row = {"encoder": encoder, "backend": backend, "amp": amp, "precision": common.precision_name(dtype),
+    row = {"encoder": encoder, "backend": backend, "amp": amp, "layout": layout, "precision": common.precision_name(dtype),
            "device": device.type, "batch": bs, "steps": steps, "img_per_s": bs / step_ms * 1000, "step_ms": step_ms}
     if device.type == "cuda":
         row["peak_mem_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
@@ -248,6 +258,9 @@ def bench_train(device, p):
                 log(f"train: {encoder}, {backend}, amp {amp}, batch {bs}")
                 warm, steps = (p["gpu_warmup"], p["gpu_steps"]) if device.type == "cuda" else (p["warmup"], p["steps"])
                 rows.append(bench_train_one(device, encoder, backend, amp, bs, warm, steps))
+        if device.type == "cpu" and encoder != "resnet18":  # what channels_last buys on the CPU (oneDNN)
+            log(f"train: {encoder}, batched, amp {amps[-1]}, batch {bs}, NCHW")
+            rows.append(bench_train_one(device, encoder, "batched", amps[-1], bs, p["warmup"], p["steps"], layout="nchw"))
     # the goal is about the default recipe: resnet18, batched augmentation, --amp auto
     default = [r for r in rows if (r["encoder"], r["backend"], r["amp"]) == ("resnet18", "batched", "auto")]
     goal = {"what": f"on a GPU, augmentation < {GOAL_AUG_SHARE:.0%} of a step (resnet18, batched, --amp auto)",
@@ -309,12 +322,13 @@ def tables(results):
         out += ["**SimCLR pre-training step** (two views, forward, backward, SGD; pretrain.py's code; "
                 "source images/s over the timed steps). aug share = time of the two BatchedAugment calls "
                 "of one batch / step time.", "",
-                f"| encoder | augmentation | precision | batch | timed steps | images/s | step ms | {mem} | aug share |",
-                "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+                f"| encoder | augmentation | precision | layout | batch | timed steps | images/s | step ms | {mem} | aug share |",
+                "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
         for row in r["rows"]:
             memory = row.get("peak_mem_mb", row.get("peak_rss_growth_mb"))
             share = f"{row['aug_share']:.0%}" if "aug_share" in row else "n/a"
-            out.append(f"| {row['encoder']} | {row['backend']} | {row['precision']} | {row['batch']} | {row['steps']} | "
+            out.append(f"| {row['encoder']} | {row['backend']} | {row['precision']} | {row.get('layout', 'channels_last')} | "
+                       f"{row['batch']} | {row['steps']} | "
                        f"{fmt(row['img_per_s'])} | {fmt(row['step_ms'], 0)} | {fmt(memory, 0)} | {share} |")
         if not cuda:
             out += ["", "CUDA rows (fp32 against bf16 autocast, channels_last) skipped: no CUDA device. On the CPU the "

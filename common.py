@@ -65,9 +65,9 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
 
 
-def script_parser(doc):
+def script_parser(doc, cls=Parser):
     """The parser of a script: its docstring as help, the shared flags as parent."""
-    return Parser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter,
+    return cls(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter,
                   parents=[parent_parser()])
 
 
@@ -454,9 +454,12 @@ class TwoViews:
         self.rank, self.world = dist.rank(), dist.world_size()
         self.share = args.bs // self.world  # images per rank and step
         self.batched = args.aug_backend in ("auto", "batched")
+        self.small_crops = getattr(args, "small_crops", 0)  # multi-crop: extra low-resolution views
         if self.batched:
             self.x = dataloader.to_tensor_batch(images).to(device)  # (N, 3, 32, 32) uint8
             self.aug = augment.BatchedAugment(args.aug).to(device)
+            self.small_aug = augment.BatchedAugment(args.aug, size=getattr(args, "small_size", augment.SMALL_CROP_SIZE),
+                                                    scale=augment.SMALL_CROP_SCALE).to(device)
         else:
             self.dataset = dataloader.TwoViewDataset(images, augment.get_preset(args.aug))
             self.workers = args.workers
@@ -469,7 +472,10 @@ class TwoViews:
             for i in range(self.steps):
                 idx = order[i * self.bs + mine:i * self.bs + mine + self.share]  # (bs / world,)
                 x1, x2 = self.aug(torch.cat([self.x[idx]] * 2)).chunk(2)  # one call, parameters drawn per sample
-                yield x1, x2, idx
+                if self.small_crops:  # (K*n, 3, s, s): crop c of image k at row c*n + k
+                    yield x1, x2, idx, self.small_aug(torch.cat([self.x[idx]] * self.small_crops))
+                else:
+                    yield x1, x2, idx
         elif self.world > 1:
             yield from self._loader(DataLoader(
                 self.dataset, batch_sampler=_RankBatches(len(self.dataset), self.steps, self.bs, self.rank,
@@ -505,15 +511,16 @@ class _RankBatches(torch.utils.data.Sampler):
             yield order[start:start + share]
 
 
-def ssl_step(model, x1, x2, optimizer, scaler, dtype, idx=None):
+def ssl_step(model, x1, x2, optimizer, scaler, dtype, idx=None, small=None):
     """One step of a self-supervised objective: forward of the two views (under autocast when
     dtype is set; idx: the images' indices, see TwoViews), backward, optimiser step. Returns (loss, stats) as detached tensors on the
     device: reading them (.item()) would make the host wait for the GPU every step, so the
     caller sums them and reads them once an epoch."""
-    if x1.is_cuda:  # the model was moved to channels_last: cudnn's faster layout for convolutions
-        x1, x2 = (x.contiguous(memory_format=torch.channels_last) for x in (x1, x2))
+    # the model was moved to channels_last (pretrain.py): feed it the same layout
+    x1, x2 = (x.contiguous(memory_format=torch.channels_last) for x in (x1, x2))
+    extra = () if small is None else (small.contiguous(memory_format=torch.channels_last),)  # multi-crop views
     with autocast(x1.device, dtype):
-        loss, stats = model(x1, x2, idx)
+        loss, stats = model(x1, x2, idx, *extra)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.step(optimizer)

@@ -70,6 +70,54 @@ def nt_xent(z_i, z_j, tau=0.5):
     return F.cross_entropy(logits, targets)
 
 
+def multi_positive_logits(anchors, anchor_ids, cands, cand_ids, self_col, tau, groups=None):
+    """Logits and positive mask of NT-Xent with any number of views per image.
+
+    anchors (A, d) are compared with candidates (C, d); anchor a is candidate self_col[a] (masked
+    out: the k != i of Eq. 1) and its positives are the other candidates of its image
+    (anchor_ids[a] == cand_ids[c]). groups: optional ((A,), (C,)) group numbers; candidates of
+    another group are masked out too, so each group is its own contrastive task.
+    Returns (logits (A, C) with -inf where masked, positive mask (A, C) bool).
+    """
+    with torch.autocast(device_type=anchors.device.type, enabled=False):
+        anchors, cands = _float32(anchors, cands)
+        logits = F.normalize(anchors, dim=1) @ F.normalize(cands, dim=1).T / tau  # (A, C)
+        rows = torch.arange(len(anchors), device=anchors.device)
+        masked = torch.zeros_like(logits, dtype=torch.bool)
+        masked[rows, self_col] = True
+        if groups is not None:
+            masked |= groups[0][:, None] != groups[1][None, :]
+        positive = (anchor_ids[:, None] == cand_ids[None, :]) & ~masked  # (A, C)
+        return logits.masked_fill(masked, float("-inf")), positive
+
+
+def multi_positive_nt_xent(logits, positive):
+    """NT-Xent with several positives per anchor: each positive p of anchor a is its own
+    (C - 1)-way classification, -log exp(s_ap / tau) / sum_{k != a} exp(s_ak / tau), averaged over
+    a's positives, then over anchors (the L_out of Khosla et al. 2020, Eq. 2, with instances for
+    classes). With two views it is Eq. 1 of SimCLR exactly: one positive per anchor."""
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        log_prob = torch.log_softmax(logits, dim=1).masked_fill(~positive, 0.0)  # 0 * -inf would be nan
+        return (-log_prob.sum(1) / positive.sum(1)).mean()
+
+
+def nt_xent_views(views, tau=0.5, groups=1):
+    """NT-Xent over V >= 2 views of N images: views is a list of (N, d) projections, row k of each
+    the same image; every other view of an image is a positive of each of its views, the views of
+    the other images are its negatives. groups = k > 1 splits the N images into k equal groups
+    (k must divide N) and computes the loss within each group: 2N/k - 2 negatives per anchor with
+    two views, with the batch, steps and learning rate unchanged (the `negatives` study)."""
+    v, n = len(views), len(views[0])
+    if n % groups:
+        raise ValueError(f"{groups} groups do not divide a batch of {n} images")
+    z = torch.cat(views)  # (V*N, d), view-major
+    ids = torch.arange(n, device=z.device).repeat(v)  # (V*N,): the image of each row
+    group = ids // (n // groups)
+    logits, positive = multi_positive_logits(z, ids, z, ids, torch.arange(v * n, device=z.device), tau,
+                                             (group, group) if groups > 1 else None)
+    return multi_positive_nt_xent(logits, positive)
+
+
 def infonce_with_queue(q, k, queue, tau=0.2, exclude=None):
     """MoCo's InfoNCE (He et al. 2020, Eq. 1): each query q[n] against its key k[n] (positive,
     column 0) and the K keys in the queue (negatives).

@@ -35,17 +35,28 @@ DEFAULT_TAU = {"simclr": 0.5, "moco": 0.2, "byol": None}
 
 class SimCLR(nn.Module):
     """f and g shared by both views; NT-Xent over the 2N projections (Algorithm 1). Under
-    torchrun each rank's anchors meet the projections of all ranks (dist.gather_with_grad)."""
+    torchrun each rank's anchors meet the projections of all ranks (dist.gather_with_grad).
+
+    Two options leave Algorithm 1 (off by default): small crops (multi-crop, Caron et al. 2020,
+    Sec. 3.2: extra low-resolution views, every view of an image a positive of every other) and
+    negative groups (the loss computed within k groups of the batch: fewer negatives, the same
+    batch, steps and learning rate)."""
 
     local_bn = ()  # every BatchNorm global across ranks with --sync-bn
 
-    def __init__(self, encoder, head, tau):
+    def __init__(self, encoder, head, tau, neg_groups=1):
         super().__init__()
-        self.encoder, self.head, self.tau = encoder, head, tau
+        self.encoder, self.head, self.tau, self.neg_groups = encoder, head, tau, neg_groups
 
-    def forward(self, x1, x2, idx=None):
+    def forward(self, x1, x2, idx=None, small=None):
+        """small: optional (K*N, 3, s, s) extra views, crop c of image k at row c*N + k."""
         z = self.head(self.encoder(torch.cat([x1, x2])))  # one pass for both views: (2N, d)
         z1, z2 = z.chunk(2)
+        if small is not None or self.neg_groups > 1:
+            views = [z1, z2]
+            if small is not None:  # a second pass: a batch holds images of one size
+                views += self.head(self.encoder(small)).split(len(z1))  # K more (N, d)
+            return self._views_loss(views)
         if dist.world_size() > 1:  # every rank's anchors against the 2B projections of all ranks
             world, n = dist.world_size(), len(z1)
             every = dist.gather_with_grad(z).view(world, 2, n, -1)  # (W, 2, N, d): rank, view, image
@@ -55,6 +66,23 @@ class SimCLR(nn.Module):
             logits, targets = losses.contrastive_logits(z1, z2, self.tau)
         loss = nn.functional.cross_entropy(logits, targets)  # = losses.nt_xent(z1, z2, tau)
         return loss, {"pos_top1": positive_top1(logits, targets)}
+
+    def _views_loss(self, views):
+        """NT-Xent over V views of this rank's N images against the views of every rank's images
+        (losses.nt_xent_views with one process)."""
+        world, rank, v, n = dist.world_size(), dist.rank(), len(views), len(views[0])
+        z = torch.cat(views)  # (V*N, d), view-major
+        ar = torch.arange(n, device=z.device)
+        ids = (ar + rank * n).repeat(v)  # (V*N,): each row's image in the global batch
+        cands = dist.gather_with_grad(z)  # (W*V*N, d): rank, view, image
+        cand_ids = (torch.arange(world, device=z.device)[:, None, None] * n + ar).expand(world, v, n).reshape(-1)
+        self_col = rank * v * n + torch.arange(v * n, device=z.device)
+        size = world * n // self.neg_groups  # images per group (check_args: it divides the batch)
+        groups = (ids // size, cand_ids // size) if self.neg_groups > 1 else None
+        logits, positive = losses.multi_positive_logits(z, ids, cands, cand_ids, self_col, self.tau, groups)
+        loss = losses.multi_positive_nt_xent(logits, positive)
+        top1 = 100.0 * positive.gather(1, logits.argmax(1, keepdim=True)).float().mean().detach()
+        return loss, {"pos_top1": top1}
 
     def after_step(self, step, total_steps):
         pass
@@ -215,7 +243,7 @@ class BYOL(nn.Module):
 
 
 def build_method(method, encoder, head, proj_dim=128, hidden_dim=None, tau=None,
-                 queue_size=1024, momentum=None):
+                 queue_size=1024, momentum=None, neg_groups=1):
     """The objective `method` around a fresh encoder `encoder` and head `head`."""
     if method not in METHODS:
         raise ValueError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
@@ -223,7 +251,7 @@ def build_method(method, encoder, head, proj_dim=128, hidden_dim=None, tau=None,
     g = models.build_head(head, f.feature_dim, hidden_dim, proj_dim)
     tau = DEFAULT_TAU[method] if tau is None else tau
     if method == "simclr":
-        return SimCLR(f, g, tau)
+        return SimCLR(f, g, tau, neg_groups)
     if method == "moco":
         return MoCo(f, g, tau, queue_size, 0.99 if momentum is None else momentum)
     return BYOL(f, g, 0.99 if momentum is None else momentum)

@@ -1,7 +1,7 @@
 """Self-supervised pre-training of an encoder on a subset of CIFAR-10 (SimCLR by default).
 
     python pretrain.py --tau 0.5 --bs 256                       # SimCLR, ResNet-18, 10% of CIFAR-10
-    python pretrain.py --encoder convnet --epochs 30 --device cpu   # small enough for a laptop CPU
+    python pretrain.py --recipe quick --device cpu              # sized for a laptop CPU: minutes
     python pretrain.py --method moco                             # MoCo v2 (or --method byol)
     python linear_eval.py --ckpt runs/<run name>                 # then evaluate the encoder
     torchrun --nproc_per_node 4 pretrain.py --bs 1024            # 4 GPUs (or CPU processes), 256 images each
@@ -21,6 +21,7 @@ import argparse
 import math
 import os
 import shlex
+import sys
 import time
 
 import torch
@@ -38,11 +39,36 @@ from common import UserError
 # cannot be resumed with this command (the other flags -- workers, device -- may change).
 RECIPE = ("method", "encoder", "head", "proj_dim", "hidden_dim", "aug", "tau", "bs", "lr", "wd",
           "epochs", "steps", "warmup_epochs", "warmup_steps", "fraction", "seed", "queue_size", "ema",
-          "aug_backend", "optimizer", "lr_scaling")
+          "aug_backend", "optimizer", "lr_scaling", "small_crops", "small_size", "neg_groups")
+
+
+# Named recipes: `--recipe quick` sets these flags' defaults (flags on the command line still win).
+# quick: sized for a laptop CPU; time_to_accuracy.py measures what it reaches in how many minutes.
+RECIPES = {
+    "quick": {"encoder": "quicknet", "tau": 0.2, "aug": "crop_color", "small_crops": 2, "epochs": 50},
+}
+
+
+class RecipeParser(common.Parser):
+    """The parser of pretrain.py: when --recipe NAME is on the command line, RECIPES[NAME] become
+    the defaults before the flags are read, so an explicit flag overrides the recipe's value."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        argv = sys.argv[1:] if args is None else list(args)
+        names = [v.split("=", 1)[1] if v.startswith("--recipe=") else (argv[i + 1] if i + 1 < len(argv) else "")
+                 for i, v in enumerate(argv) if v == "--recipe" or v.startswith("--recipe=")]
+        if names and names[-1] in RECIPES:  # a bad name is refused by the parse below
+            self.set_defaults(**RECIPES[names[-1]])
+        return super().parse_known_args(args, namespace)
 
 
 def build_parser():
-    p = common.script_parser(__doc__)
+    p = common.script_parser(__doc__, cls=RecipeParser)
+    p.allow_abbrev = False  # so that --recipe is found before parsing (no --rec abbreviation)
+    p.add_argument("--recipe", choices=tuple(RECIPES),
+                   help="set the defaults of a named recipe: quick = " + " ".join(
+                       f"--{k.replace('_', '-')} {v}" for k, v in RECIPES["quick"].items())
+                   + " (a CPU-sized run; other flags still apply) (default: none)")
     p.add_argument("--method", choices=methods.METHODS, default="simclr", help="objective (default: simclr)")
     p.add_argument("--tau", type=common.positive_float,
                    help="temperature of the contrastive loss (default: 0.5 for simclr, SimCLR App. B.9; "
@@ -68,6 +94,15 @@ def build_parser():
     p.add_argument("--aug-backend", choices=("auto", "torchvision", "batched"), default="auto",
                    help="torchvision = per-image PIL pipeline in DataLoader workers; batched = whole batches "
                         "as tensors on the device; auto = batched (same ops, faster) (default: auto)")
+    p.add_argument("--small-crops", type=common.nonneg_int, default=0,
+                   help="simclr: K extra low-resolution views per image (multi-crop, SwAV Sec. 3.2), each a "
+                        "crop of 8-40%% of the image resized to --small-size; every view of an image is a "
+                        "positive of every other (default: 0, SimCLR's two views)")
+    p.add_argument("--small-size", type=common.positive_int, default=16,
+                   help="side of the --small-crops views in pixels (default: 16, a quarter of a view's compute)")
+    p.add_argument("--neg-groups", type=common.positive_int, default=1,
+                   help="simclr: compute NT-Xent within k groups of bs/k images, so each anchor has 2bs/k - 2 "
+                        "negatives while the batch, steps and lr stay (the negatives study) (default: 1)")
     p.add_argument("--fraction", type=common.fraction, default=0.1,
                    help="stratified fraction of the 50,000 training images used (default: 0.1, the assignment's)")
     p.add_argument("--knn-every", type=common.nonneg_int, default=10,
@@ -105,7 +140,8 @@ def default_out_dir(a):
     tau = "" if a.method == "byol" else f"_t{a.tau:g}"
     length = f"_st{a.steps}" if a.steps else f"_e{a.epochs}"
     opt = ("_lars" if a.optimizer == "lars" else "") + ("_sqrt" if a.lr_scaling == "sqrt" else "")
-    return os.path.join("runs", f"{a.method}_{a.encoder}_{a.head}_{a.aug}{tau}_bs{a.bs}{length}"
+    views = (f"_mc{a.small_crops}x{a.small_size}" if a.small_crops else "") + (f"_g{a.neg_groups}" if a.neg_groups > 1 else "")
+    return os.path.join("runs", f"{a.method}_{a.encoder}_{a.head}_{a.aug}{tau}{views}_bs{a.bs}{length}"
                                 f"_f{a.fraction:g}_s{a.seed}{opt}")
 
 
@@ -115,6 +151,16 @@ def check_args(a):
         raise UserError("--method byol needs --head bn (BYOL's projector uses BatchNorm)")
     if a.method == "moco" and a.queue_size < 2 * a.bs:
         raise UserError(f"--queue-size {a.queue_size} must hold at least one batch of keys (2 x --bs = {2 * a.bs})")
+    if (a.small_crops or a.neg_groups > 1) and a.method != "simclr":
+        raise UserError("--small-crops and --neg-groups are options of --method simclr")
+    if a.small_crops and a.aug_backend == "torchvision":
+        raise UserError("--small-crops needs --aug-backend auto or batched (the torchvision pipeline makes two views)")
+    if a.small_crops and not 16 <= a.small_size <= 32:  # the small convnets halve a view 4 times
+        raise UserError(f"--small-size {a.small_size} must be between 16 and 32 pixels")
+    if a.small_crops and "crop" not in augment.PRESETS[a.aug]:
+        raise UserError(f"--small-crops needs an --aug preset with a crop ({a.aug} has none)")
+    if a.bs % a.neg_groups:
+        raise UserError(f"--neg-groups {a.neg_groups} must divide --bs {a.bs}")
     if a.tau is None:
         a.tau = methods.DEFAULT_TAU[a.method]
     if a.lr is None:
@@ -172,7 +218,7 @@ def main(args):
                         "lower --bs or raise --fraction")
 
     method = methods.build_method(args.method, args.encoder, args.head, args.proj_dim, args.hidden_dim,
-                                  args.tau, args.queue_size, args.ema).to(device)
+                                  args.tau, args.queue_size, args.ema, args.neg_groups).to(device)
     if world > 1:
         # the model was built alike on every rank (same seed); from here each rank draws its own
         # augmentations, reproducibly: its random streams are seeded by (seed, rank)
@@ -187,8 +233,9 @@ def main(args):
     optimizer = (common.lars if args.optimizer == "lars" else common.sgd)(method.parameters(), lr, args.wd)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     common.set_backends(args, device, benchmark=True)
-    if device.type == "cuda":
-        method = method.to(memory_format=torch.channels_last)
+    # channels_last (NHWC): cudnn's fast layout on a GPU, and oneDNN's on a CPU, where it also
+    # makes max-pooling about 4x faster than in NCHW (bench.py measures the step)
+    method = method.to(memory_format=torch.channels_last)
     model = method  # `method` stays the plain module: what is saved, what after_step moves
     if world > 1:  # averages the gradients over ranks; broadcasts rank 0's weights and buffers first
         model = torch.nn.parallel.DistributedDataParallel(method, device_ids=[device] if device.type == "cuda" else None)
@@ -233,12 +280,12 @@ def main(args):
         n_steps = min(steps, total - epoch * steps)  # the last epoch of a --steps run is cut short
         bar = tqdm(views.epoch(epoch), total=n_steps, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False,
                    disable=None if dist.is_main() else True)
-        for i, (x1, x2, idx) in enumerate(bar):
+        for i, (x1, x2, idx, *small) in enumerate(bar):  # small: the multi-crop views, if any
             if i == n_steps:
                 break
             step = epoch * steps + i
             common.set_lr(optimizer, common.lr_at(step, total, lr, warmup))
-            loss, stats = common.ssl_step(model, x1, x2, optimizer, scaler, dtype, idx)
+            loss, stats = common.ssl_step(model, x1, x2, optimizer, scaler, dtype, idx, *small)
             method.after_step(step + 1, total)
             loss_sum = loss_sum + loss  # device tensors: no host-device sync inside the epoch
             top1_sum = top1_sum + stats.get("pos_top1", float("nan"))
@@ -294,9 +341,9 @@ def schedule(args, steps_per_epoch):
     return steps_per_epoch, total, warmup
 
 
-# What to run on a CPU instead of a ResNet: the README's CPU-sized command (about 1,000 images/s
-# on 2 cores with bf16, so 30 epochs of the 10% subset take minutes, not the ResNet's hours).
-CPU_COMMAND = "python pretrain.py --encoder convnet --epochs 30 --device cpu"
+# What to run on a CPU instead of a ResNet: the quick recipe (RECIPES), minutes instead of the
+# ResNet's hours (README, "Time to accuracy").
+CPU_COMMAND = "python pretrain.py --recipe quick --device cpu"
 CARRIED = ("method", "tau", "bs", "aug", "head", "fraction", "seed", "data_dir")  # kept in CPU_COMMAND when set
 
 
@@ -304,8 +351,8 @@ def cpu_hint(args, device):
     """On a CPU a ResNet pre-trains at about 50 images/s on 2 cores (ResNet-18; 500 epochs of the
     10% subset: about 13 h), which nothing else says before the time estimate: the line that
     says so and gives the CPU-sized command, keeping the user's other recipe flags. None on a
-    GPU or for the small convnet."""
-    if device.type != "cpu" or args.encoder == "convnet":
+    GPU or for the small convnet and quicknet."""
+    if device.type != "cpu" or args.encoder in ("convnet", "quicknet"):
         return None
     defaults = vars(build_parser().parse_args([]))
     defaults["tau"] = methods.DEFAULT_TAU[args.method]

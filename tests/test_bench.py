@@ -81,9 +81,12 @@ def test_train_section_rows(tiny_run):
     # tiny sizes train convnet only; --quick and the full run add resnet18 through the same code
     # fp32 and, where --amp auto means bf16 on this CPU, autocast too
     amps = ["off", "auto"] if common.cpu_has_bf16() else ["off"]
-    assert [(r["encoder"], r["backend"], r["amp"]) for r in rows] == [
-        ("convnet", backend, amp) for backend in ("torchvision", "batched") for amp in amps]
-    assert list(bench.PROFILES["quick"]["train_bs"]) == list(bench.PROFILES["full"]["train_bs"]) == ["convnet", "resnet18"]
+    # channels_last as pretrain.py runs, and on the CPU one NCHW row to show what that layout buys
+    assert [(r["encoder"], r["backend"], r["amp"], r["layout"]) for r in rows] == [
+        ("convnet", backend, amp, "channels_last") for backend in ("torchvision", "batched") for amp in amps
+    ] + [("convnet", "batched", amps[-1], "nchw")]
+    assert list(bench.PROFILES["quick"]["train_bs"]) == list(bench.PROFILES["full"]["train_bs"]) == [
+        "convnet", "quicknet", "resnet18"]
     for r in rows:
         assert r["precision"] == {"off": "fp32", "auto": "bfloat16"}[r["amp"]]
         assert r["img_per_s"] > 0 and "peak_rss_growth_mb" in r
@@ -95,7 +98,7 @@ def test_markdown_tables(tiny_run, capsys):
     text = tiny_run[0]["markdown"]
     for header in ("| N | loop ms | nt_xent ms | matmul ms | loop / nt_xent | nt_xent / matmul |",
                    "| pipeline | device | images/s | vs torchvision |",
-                   "| encoder | augmentation | precision | batch |"):
+                   "| encoder | augmentation | precision | layout | batch |"):
         assert header in text
     assert text.count("Goal: ") == 3
     assert "skipped: no CUDA device" in text

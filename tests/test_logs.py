@@ -169,7 +169,7 @@ def test_cpu_hint_gives_the_cpu_sized_command():
         pretrain.check_args(args)
         return pretrain.cpu_hint(args, device)
     assert hint(["--tau", "0.5", "--bs", "256"]).endswith(
-        "sized for a CPU: python pretrain.py --encoder convnet --epochs 30 --device cpu")
+        "sized for a CPU: python pretrain.py --recipe quick --device cpu")
     assert "resnet18 on a CPU" in hint([])
     assert hint(["--method", "moco", "--tau", "0.2", "--encoder", "resnet50", "--data-dir", "my data",
                  "--no-download"]).endswith("--device cpu --method moco --data-dir 'my data' --no-download")

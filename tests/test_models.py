@@ -10,7 +10,7 @@ from torch import nn
 
 import models
 
-FEATURE_DIM = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "convnet": 256}
+FEATURE_DIM = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "convnet": 256, "quicknet": 512}
 
 
 def test_every_encoder_has_a_stated_feature_dim():
@@ -29,6 +29,18 @@ def test_encoder_output_is_the_representation(name):
     assert torch.isfinite(h).all()
     # no classification layer anywhere in the encoder: its output is h, not 1000 or 10 logits
     assert not any(isinstance(m, nn.Linear) for m in f.modules())
+
+
+def test_quicknet_pools_before_batchnorm_and_halves_four_times():
+    """conv -> maxpool -> BN -> ReLU in each of its four blocks (BN and ReLU on a quarter of the
+    pixels), 32 -> 2 pixels; a 16x16 multi-crop view comes out as 1x1, still a 512-d h."""
+    f = models.build_encoder("quicknet")
+    kinds = [type(m).__name__ for m in f.features]
+    assert kinds == ["Conv2d", "MaxPool2d", "BatchNorm2d", "ReLU"] * 4
+    assert [m.out_channels for m in f.features if isinstance(m, nn.Conv2d)] == [32, 64, 128, 512]
+    with torch.no_grad():
+        assert f.features(torch.zeros(2, 3, 32, 32)).shape == (2, 512, 2, 2)
+        assert f(torch.zeros(2, 3, 16, 16)).shape == (2, 512)
 
 
 @pytest.mark.parametrize("name", [n for n in models.ENCODERS if n.startswith("resnet")])

@@ -1,0 +1,69 @@
+"""Tests for time_to_accuracy.py: budgets become steps from the measured speed, every run and
+floor is recorded once (a second call trains nothing), and the table says what the records hold.
+
+    python -m pytest -q tests/test_time_to_accuracy.py
+"""
+import json
+import os
+
+import pytest
+
+import time_to_accuracy as tta
+
+
+def write_run(root, name, acc, seconds=(30.0, 30.0), knn=None, step=100):
+    d = os.path.join(root, "runs", name)
+    os.makedirs(d)
+    with open(os.path.join(d, "linear_eval.json"), "w") as f:
+        json.dump({"test_acc": acc}, f)
+    if seconds:
+        with open(os.path.join(d, "metrics.jsonl"), "w") as f:
+            for k, s in enumerate(seconds):
+                rec = {"epoch": k + 1, "step": step * (k + 1) // len(seconds), "seconds": s}
+                if knn is not None and k == len(seconds) - 1:
+                    rec["knn_top1"] = knn
+                f.write(json.dumps(rec) + "\n")
+
+
+def test_table_from_known_records(tmp_path):
+    """Mean ± sample standard deviation, the gain over the encoder's floor with the two spreads
+    combined, the measured seconds and the steps: computed here by hand."""
+    out = str(tmp_path)
+    for seed, (acc, knn) in enumerate([(60.0, 50.0), (62.0, 52.0), (64.0, 54.0)]):
+        write_run(out, f"quick_3m_s{seed}", acc, knn=knn)
+    for seed, acc in enumerate([50.0, 51.0, 52.0]):
+        write_run(out, f"floor_quicknet_s{seed}", acc, seconds=None)
+    write_run(out, "old_3m_s0", 55.0)
+    text = tta.table(out)
+    assert "| quick | 3 min | 60 | 100 (2) | 62.00 ± 2.00 | +11.00 ± 2.24 | 52.00 ± 2.00 | 3 |" in text
+    assert "| old | 3 min | 60 | 100 (2) | 55.00 (n = 1) | n/a | n/a | 1 |" in text  # no convnet floor recorded
+    assert "| quicknet | 51.00 ± 1.00 | 3 |" in text
+    assert os.path.exists(os.path.join(out, "tta.png")) and open(os.path.join(out, "TTA.md")).read().endswith(text)
+
+
+@pytest.mark.slow
+def test_measure_records_every_run_once(tiny_data, tmp_path, capsys):
+    """Both recipes end to end on the tiny data: a budget of 0.02 min becomes a number of steps
+    from the calibration's images/s, each run keeps its small records and no weights, the floors
+    are measured, and a second call finds everything recorded."""
+    out, work = str(tmp_path / "out"), str(tmp_path / "work")
+    argv = ["--data-dir", tiny_data[0], "--no-download", "--minutes", "0.02", "--seeds", "0", "--out", out,
+            "--work", work, "--linear-epochs", "1", "--extra", "--bs 16 --fraction 1 --workers 0 --proj-dim 32"]
+    tta.main(tta.build_parser().parse_args(argv))
+    for name in ("old_0.02m_s0", "quick_0.02m_s0"):
+        kept = sorted(os.listdir(os.path.join(out, "runs", name)))
+        assert kept == ["config.json", "linear_eval.json", "metrics.jsonl"]  # records, never weights
+        config = json.load(open(os.path.join(out, "runs", name, "config.json")))
+        calib = [json.loads(line) for line in open(os.path.join(work, f"calibrate_{name.split('_')[0]}", "metrics.jsonl"))]
+        assert config["args"]["steps"] == max(1, round(0.02 * 60 * calib[-1]["img_per_s"] / 16))
+    assert json.load(open(os.path.join(out, "runs", "quick_0.02m_s0", "config.json")))["args"]["encoder"] == "quicknet"
+    assert json.load(open(os.path.join(out, "runs", "old_0.02m_s0", "config.json")))["args"]["encoder"] == "convnet"
+    for enc in ("convnet", "quicknet"):
+        assert os.path.exists(os.path.join(out, "runs", f"floor_{enc}_s0", "linear_eval.json"))
+    first = capsys.readouterr().out
+    assert "old_0.02m_s0:" in first and "| quick | 0.02 min |" in first
+    stamp = os.path.getmtime(os.path.join(out, "runs", "quick_0.02m_s0", "linear_eval.json"))
+    tta.main(tta.build_parser().parse_args(argv))
+    second = capsys.readouterr().out
+    assert "steps at bs" not in second and "the untrained encoder" not in second  # nothing trained again
+    assert os.path.getmtime(os.path.join(out, "runs", "quick_0.02m_s0", "linear_eval.json")) == stamp
