@@ -32,6 +32,7 @@ import dist
 import logs
 import methods
 import models
+import optim
 from common import UserError
 
 # Settings that define what a run computes: a run directory holding other values for these
@@ -183,8 +184,8 @@ def main(args):
     steps, total, warmup = schedule(args, views.steps)
     if args.steps:
         args.epochs = -(-total // steps)  # the epochs --steps implies, the last one cut short
-    lr = common.scaled_lr(args.lr, args.bs, args.lr_scaling)
-    optimizer = (common.lars if args.optimizer == "lars" else common.sgd)(method.parameters(), lr, args.wd)
+    lr = optim.scaled_lr(args.lr, args.bs, args.lr_scaling)
+    optimizer = (optim.lars if args.optimizer == "lars" else optim.sgd)(method.parameters(), lr, args.wd)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     common.set_backends(args, device, benchmark=True)
     if device.type == "cuda":
@@ -237,7 +238,7 @@ def main(args):
             if i == n_steps:
                 break
             step = epoch * steps + i
-            common.set_lr(optimizer, common.lr_at(step, total, lr, warmup))
+            optim.set_lr(optimizer, optim.lr_at(step, total, lr, warmup))
             loss, stats = common.ssl_step(model, x1, x2, optimizer, scaler, dtype, idx)
             method.after_step(step + 1, total)
             loss_sum = loss_sum + loss  # device tensors: no host-device sync inside the epoch
@@ -285,7 +286,7 @@ def main(args):
 def schedule(args, steps_per_epoch):
     """(steps per epoch, total steps, warm-up steps) of a run. The warm-up is --warmup-steps when
     given, else --warmup-epochs capped at a tenth of the run; it is counted in steps, as the
-    learning rate changes every step (common.lr_at)."""
+    learning rate changes every step (optim.lr_at)."""
     total = args.steps or steps_per_epoch * args.epochs
     if args.warmup_steps is not None:
         warmup = min(args.warmup_steps, total)

@@ -16,6 +16,7 @@ import common
 import loss as losses
 import methods
 import models
+import optim
 
 
 def _views(n=8, seed=0):
@@ -117,7 +118,7 @@ def test_moco_key_network_starts_as_a_copy_and_gets_no_gradient(moco):
     assert all(p.grad is not None for p in moco.encoder.parameters())
     assert all(p.grad is not None for p in moco.head.parameters())
     # the optimiser never sees the key network (nor weight decay on it)
-    opt = common.sgd(moco.parameters(), 0.1, 5e-4)
+    opt = optim.sgd(moco.parameters(), 0.1, 5e-4)
     in_opt = {id(p) for g in opt.param_groups for p in g["params"]}
     assert not in_opt & {id(p) for p in moco.key_encoder.parameters()}
     assert not in_opt & {id(p) for p in moco.key_head.parameters()}
@@ -278,7 +279,7 @@ def test_byol_target_gets_no_gradient(byol):
         assert all(not p.requires_grad and p.grad is None for p in target.parameters())
     for online in (byol.encoder, byol.head, byol.predictor):
         assert all(p.grad is not None for p in online.parameters())
-    opt = common.sgd(byol.parameters(), 0.1, 5e-4)
+    opt = optim.sgd(byol.parameters(), 0.1, 5e-4)
     in_opt = {id(p) for g in opt.param_groups for p in g["params"]}
     assert not in_opt & {id(p) for p in byol.target_encoder.parameters()}
     assert not in_opt & {id(p) for p in byol.target_head.parameters()}
