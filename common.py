@@ -213,9 +213,15 @@ def git_commit():
         return None
 
 
+def tmp_name(path):
+    """A temporary name beside `path` that is this process's own: several processes (ranks, jobs
+    side by side) writing the same file never write into each other's temporary file."""
+    return f"{path}.{os.getpid()}.tmp"
+
+
 def write_json(path, obj):
     """Write JSON atomically: a reader never sees half a file, a crash never leaves one."""
-    tmp = path + ".tmp"
+    tmp = tmp_name(path)
     with open(tmp, "w") as f:
         json.dump(obj, f, indent=2)
         f.write("\n")
@@ -265,7 +271,7 @@ def fingerprint(state_dict):
 
 
 def save_atomic(obj, path):
-    tmp = path + ".tmp"
+    tmp = tmp_name(path)
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
@@ -382,16 +388,12 @@ class TwoViews:
                 idx = order[i * self.bs + mine:i * self.bs + mine + self.share]  # (bs / world,)
                 x1, x2 = self.aug(torch.cat([self.x[idx]] * 2)).chunk(2)  # one call, parameters drawn per sample
                 yield x1, x2, idx
-        elif self.world > 1:
+        else:  # one sampler for any number of processes (a DataLoader given `generator` would draw its
+            # workers' seed from it first, so one process would not shuffle as the union of two ranks)
             yield from self._loader(DataLoader(
                 self.dataset, batch_sampler=_RankBatches(len(self.dataset), self.steps, self.bs, self.rank,
                                                          self.world, g),
                 num_workers=self.workers, pin_memory=self.device.type == "cuda", persistent_workers=False))
-        else:
-            loader = DataLoader(self.dataset, batch_size=self.bs, shuffle=True, drop_last=True, generator=g,
-                                num_workers=self.workers, pin_memory=self.device.type == "cuda",
-                                persistent_workers=False)
-            yield from self._loader(loader)
 
     def _loader(self, loader):
         for x1, x2, idx in loader:

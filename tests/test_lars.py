@@ -71,13 +71,17 @@ def test_lr_scaling_rules():
     assert optim.scaled_lr(0.12, 256) == 0.12
 
 
-@pytest.mark.parametrize("flags,lr", [([], 0.12), (["--optimizer", "lars"], 0.3),
-                                      (["--optimizer", "lars", "--lr-scaling", "sqrt"], 0.075),
-                                      (["--lr-scaling", "sqrt"], 0.0075), (["--optimizer", "lars", "--lr", "1"], 1.0)])
-def test_default_lr_follows_the_optimizer(flags, lr):
+@pytest.mark.parametrize("flags,lr,wd", [([], 0.12, 5e-4), (["--optimizer", "lars"], 1.0, 1e-6),
+                                         (["--optimizer", "lars", "--lr-scaling", "sqrt"], 0.075, 1e-6),
+                                         (["--lr-scaling", "sqrt"], 0.0075, 5e-4),
+                                         (["--optimizer", "lars", "--lr", "0.3", "--wd", "1e-4"], 0.3, 1e-4),
+                                         (["--wd", "0"], 0.12, 0.0)])
+def test_default_lr_and_wd_follow_the_optimizer(flags, lr, wd):
+    """LARS takes SimCLR's CIFAR-10 recipe (its README's command: --learning_rate=1.0 per 256 images,
+    --weight_decay=1e-6), not SGD's 5e-4; a value given on the command line is kept."""
     args = pretrain.build_parser().parse_args(flags)
     pretrain.check_args(args)
-    assert args.lr == pytest.approx(lr)
+    assert args.lr == pytest.approx(lr) and args.wd == pytest.approx(wd)
     assert ("_lars" in args.out_dir) == ("lars" in flags) and ("_sqrt" in args.out_dir) == ("sqrt" in flags)
     assert math.isfinite(optim.scaled_lr(args.lr, args.bs, args.lr_scaling))
 
@@ -89,7 +93,7 @@ def test_pretrain_with_lars(tiny_data, tmp_path):
                         "--encoder", "convnet", "--fraction", "1", "--bs", "16", "--epochs", "1", "--knn-every", "0",
                         "--proj-dim", "32", "--optimizer", "lars", "--lr-scaling", "sqrt", "--out-dir", out])
     config = common.read_json(f"{out}/config.json")
-    assert config["args"]["optimizer"] == "lars" and config["args"]["lr"] == 0.075
+    assert config["args"]["optimizer"] == "lars" and config["args"]["lr"] == 0.075 and config["args"]["wd"] == 1e-6
     ckpt = torch.load(f"{out}/checkpoint.pt", weights_only=False)
     assert ckpt["optimizer"]["param_groups"][0]["lars"] is True
 
