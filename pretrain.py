@@ -18,10 +18,12 @@ at the end. The same command started again resumes from checkpoint.pt; a finishe
 left as it is.
 """
 import argparse
+import contextlib
 import json
 import math
 import os
 import shlex
+import sys
 import time
 
 import torch
@@ -223,7 +225,8 @@ def resolved_config(args):
     counts = [dataloader.CIFAR10_TRAIN_PER_CLASS] * len(dataloader.CLASSES)
     if dataloader.find_layout(args.data_dir):
         import numpy as np
-        counts = np.bincount(common.load_data(args)[1]).tolist()
+        with contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON alone ("decoding ..." goes aside)
+            counts = np.bincount(common.load_data(args)[1]).tolist()
     images = sum(max(1, int(round(args.fraction * c))) for c in counts)  # = len(stratified_subset(...))
     steps, total, warmup = schedule(args, images // args.bs)
     return {"out_dir": args.out_dir, "method": args.method, "tau": args.tau, "bs": args.bs,
