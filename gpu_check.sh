@@ -100,7 +100,8 @@ G=(--work "$WORK" --size "$SIZE")
 run ops 40 "$PY" gpu_check.py ops "${G[@]}"
 run syncs 25 "$PY" gpu_check.py syncs "${G[@]}"
 if [ "$SIZE" = full ]; then
-  run tests 60 "$PY" -m pytest -q -rs -p no:cacheprovider -k cuda tests/test_gpu_path.py tests/test_augment.py tests/test_loss.py
+  run tests 60 "$PY" -m pytest -q -rs -p no:cacheprovider -k cuda tests/test_gpu_path.py tests/test_augment.py \
+    tests/test_loss.py tests/test_dist.py
 else  # the CPU runs the same selection; it skips the CUDA ones
   run tests 60 "$PY" -m pytest -q -rs -p no:cacheprovider -k cuda tests/test_gpu_path.py
 fi

@@ -9,13 +9,14 @@
 Under torchrun every rank trains its share of each step's global batch (--bs stays the global
 batch) with DistributedDataParallel; BatchNorm is global across ranks (--no-sync-bn: per rank);
 SimCLR's loss contrasts each rank's anchors with the projections of all ranks; rank 0 alone
-writes the run directory (which every rank must see: one machine, or a shared file system).
+writes the run directory (which every rank must see: one machine, or a shared file system;
+ranks that see different states of it stop with one line).
 
 Writes runs/<name>/ (or --out-dir): config.json first, one line per epoch in metrics.jsonl
 (loss, lr, seconds, images/s, how often the positive ranks first, kNN accuracy every few
-epochs), checkpoint.pt after every epoch, and encoder.pt (the encoder f and what builds it)
-at the end. The same command started again resumes from checkpoint.pt; a finished run is
-left as it is.
+epochs), checkpoint.pt after every epoch (--ckpt-every N: every N), and encoder.pt (the encoder f
+and what builds it) at the end. The same command started again resumes from checkpoint.pt; a
+finished run is left as it is. `--print-config` prints the resolved run as JSON, training nothing.
 """
 import argparse
 import contextlib

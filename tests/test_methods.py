@@ -446,3 +446,16 @@ def test_state_dict_round_trip_holds_everything_resume_needs(name):
 def test_module_docstring_examples_run():
     result = doctest.testmod(methods, verbose=False)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_split_batchnorm_keeps_channels_last():
+    """On CUDA the model runs in channels_last: the split BatchNorm hands the next convolution the
+    same layout, with the same values."""
+    torch.manual_seed(0)
+    bn = methods.SplitBatchNorm(3).train()
+    bn.groups = 2
+    twin = copy.deepcopy(bn)
+    x = torch.randn(8, 3, 4, 4)
+    y = bn(x.contiguous(memory_format=torch.channels_last))
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(y, twin(x))
