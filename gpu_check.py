@@ -216,6 +216,7 @@ def section_ranks(work, size, device, low):
     n = bs // world
     figures = {"world": world}
     real_active = dist.active
+    fp32_grads = {}
     for dtype in (None, low):
         for name in ("simclr", "moco", "byol"):
             dist.active = lambda: False  # the one-process reference, computed in this process
@@ -223,13 +224,17 @@ def section_ranks(work, size, device, low):
                 ref_loss, ref_grads = _loss_and_grads(name, s["encoder"], x1, x2, idx, dtype, device, s["queue"])
             finally:
                 dist.active = real_active
+            fp32_grads.setdefault(name, ref_grads)
             loss, grads = _loss_and_grads(name, s["encoder"], x1, x2, idx, dtype, device, s["queue"],
                                           share=slice(rank * n, (rank + 1) * n))
             key = f"{name}_{common.precision_name(dtype)}"
+            rel = lambda a, b: ((a - b).norm() / b.norm()).item()  # noqa: E731
+            # floor: how far this precision's one-process gradient is from fp32's (its own rounding)
             figures[key] = {"loss_rel": abs(loss.item() - ref_loss.item()) / abs(ref_loss.item()),
-                            "grad_rel": ((grads - ref_grads).norm() / ref_grads.norm()).item()}
-            say(f"{key}: 2 ranks vs 1 process: loss rel err {figures[key]['loss_rel']:.2e}, "
-                f"gradient rel err {figures[key]['grad_rel']:.2e}")
+                            "grad_rel": rel(grads, ref_grads), "floor": rel(ref_grads, fp32_grads[name])}
+            if dist.is_main():
+                say(f"{key}: 2 ranks vs 1 process: loss rel err {figures[key]['loss_rel']:.2e}, gradient rel err "
+                    f"{figures[key]['grad_rel']:.2e} (this precision vs fp32 in one process: {figures[key]['floor']:.2e})")
     if dist.is_main():
         save_figures(work, "ranks", figures)
     dist.shutdown()
@@ -468,7 +473,8 @@ def section_summary(work, status_file, out_json):
                      f"GlobalBatchNorm {syncs['GlobalBatchNorm']}")
     ranks = every["ranks"]
     if ranks:
-        parts = [f"{k} {_f(v['loss_rel'])}/{_f(v['grad_rel'])}" for k, v in ranks.items() if isinstance(v, dict)]
+        parts = [f"{k} {_f(v['loss_rel'], '.1e')}/{_f(v['grad_rel'], '.1e')}" + (f" (floor {_f(v.get('floor'), '.1e')})" if v.get("floor") else "")
+                 for k, v in ranks.items() if isinstance(v, dict)]
         lines.append("2 ranks vs 1 (loss/grad rel err): " + ", ".join(parts[:3]))
         if parts[3:]:
             lines.append("    " + ", ".join(parts[3:]))
