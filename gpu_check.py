@@ -365,7 +365,8 @@ def section_throughput(work, size, device, low):
         say(f"| {method}{' (compile)' if compiled else ''} | {opt} | {bs} | {row['precision']} | {row['img_per_s']:.0f} "
             f"| {ms:.1f} | {host:.1f} | {peak:.0f} | {aug:.1f} | {row['cifar10_epoch_s']:.1f} |"
             + (f" warm-up incl. compile {warm_s:.0f} s" if compiled else ""))
-    save_figures(work, "throughput", {"rows": rows, "encoder": s["encoder"], "timed_steps": s["timed"]})
+        # after every row: a section stopped by its time limit keeps the rows it measured
+        save_figures(work, "throughput", {"rows": rows, "encoder": s["encoder"], "timed_steps": s["timed"]})
 
 
 # ---------------------------------------------------------------------------- the default run
@@ -409,6 +410,7 @@ def section_default_run(work, size, device, low, data_dir):
     say(f"default run ({s['encoder']}, bs {s['run_bs']}): epoch s {[round(x, 2) for x in figures['epoch_s']]}, "
         f"after warm-up {sum(steady) / len(steady):.2f} s; checkpoint "
         f"{sum(figures['checkpoint_ms']) / max(1, len(figures['checkpoint_ms'])):.0f} ms; kNN {figures['knn_s']:.2f} s")
+    save_figures(work, "default_run", figures)  # kept if a later part runs out of time
 
     det = base + ["--epochs", "2", "--knn-every", "0", "--deterministic", "--warmup-epochs", "0"]
     a, b = os.path.join(work, "runs", "det_a"), os.path.join(work, "runs", "det_b")
@@ -434,6 +436,7 @@ def section_default_run(work, size, device, low, data_dir):
                    deterministic_total_s=time.time() - t0)
     say(f"--deterministic: resumed vs uninterrupted max abs weight difference {diff:.3g}; "
         f"epoch {det_s[-1]:.2f} s vs {steady[-1]:.2f} s without")
+    save_figures(work, "default_run", figures)
     ev = subprocess.run([sys.executable, "linear_eval.py", "--data-dir", data_dir, "--no-download", "--ckpt", default,
                          "--epochs", "1", "--workers", "0", "--device", device.type, "--bs", str(s["run_bs"])],
                         capture_output=True, text=True, timeout=600)

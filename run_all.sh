@@ -123,9 +123,12 @@ COMMON=(--data-dir "$DATA_DIR" --device "$DEVICE" "${EXTRA[@]}")
 # The data, prepared once here (downloaded or decoded) before any run starts: side-by-side runs
 # (--gpus) would otherwise all download into the same folder at once.
 if [ "$DRY" = 0 ] && [ "$MODE" != list ]; then
-  "$PY" -c "import dataloader, sys; dataloader.load_cifar10(sys.argv[1], download=sys.argv[2] == '1')" \
-    "$DATA_DIR" "$([[ " ${EXTRA[*]} " == *" --no-download "* ]] && echo 0 || echo 1)" \
-    || die "no usable CIFAR-10 in $DATA_DIR (see the line above)"
+  "$PY" -c "
+import dataloader, sys
+try:
+    dataloader.load_cifar10(sys.argv[1], download=sys.argv[2] == '1')
+except dataloader.DataError as e:
+    sys.exit(f'run_all.sh: error: {e}')" "$DATA_DIR" "$([[ " ${EXTRA[*]} " == *" --no-download "* ]] && echo 0 || echo 1)" || exit 2
 fi
 # The default run as pretrain.py resolves it (the recipe stated once: its name, its steps and
 # warm-up, each method's temperature), read from --print-config instead of re-derived here.
