@@ -37,9 +37,10 @@ from torch.utils.data import DataLoader
 import augment
 import common
 import dataloader
-import loss
 import logs
+import loss
 import methods
+import optim
 import pretrain  # only for its parser: the benchmark runs with pretrain.py's default flags
 
 SECTIONS = ("loss", "aug", "train")
@@ -204,7 +205,7 @@ def bench_train_one(device, encoder, backend, amp, bs, warmup, steps, layout="ch
         torch.cuda.reset_peak_memory_stats(device)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     method = methods.build_method("simclr", encoder, args.head, args.proj_dim).to(device)
-    optimizer = common.sgd(method.parameters(), common.scaled_lr(args.lr, bs), args.wd)
+    optimizer = optim.sgd(method.parameters(), optim.scaled_lr(args.lr, bs), args.wd)
     dtype = common.amp_dtype(amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     if device.type == "cuda":  # as pretrain.py does

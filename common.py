@@ -2,7 +2,6 @@
 
 - the parent parser of the flags the three scripts share, and argument checks;
 - device, seeding, and the run directory (config.json, metrics.jsonl, atomic checkpoints);
-- the learning-rate schedule (linear warm-up, then cosine decay, a function of the step);
 - feature extraction and the weighted kNN monitor;
 - `fit_classifier`, the one training loop for "encoder + linear layer", used frozen by
   linear evaluation, unfrozen by fine-tuning and from scratch by the supervised baseline.
@@ -30,6 +29,8 @@ import augment
 import dataloader
 import dist
 import logs
+# the optimiser pieces live in optim.py; their names stay importable from here for older callers
+from optim import LARS, lars, lr_at, scaled_lr, set_lr, sgd  # noqa: F401
 
 
 class UserError(Exception):
@@ -212,9 +213,15 @@ def git_commit():
         return None
 
 
+def tmp_name(path):
+    """A temporary name beside `path` that is this process's own: several processes (ranks, jobs
+    side by side) writing the same file never write into each other's temporary file."""
+    return f"{path}.{os.getpid()}.tmp"
+
+
 def write_json(path, obj):
     """Write JSON atomically: a reader never sees half a file, a crash never leaves one."""
-    tmp = path + ".tmp"
+    tmp = tmp_name(path)
     with open(tmp, "w") as f:
         json.dump(obj, f, indent=2)
         f.write("\n")
@@ -264,7 +271,7 @@ def fingerprint(state_dict):
 
 
 def save_atomic(obj, path):
-    tmp = path + ".tmp"
+    tmp = tmp_name(path)
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
@@ -308,95 +315,6 @@ def resume_from(path, restore):
 # linear_eval.py --finetune share it, with the same epochs and augmentation, so that the label
 # study's two fully trained classifiers differ in their initialisation only.
 SUPERVISED_LR, SUPERVISED_WD = 0.1, 5e-4
-
-
-def lr_at(step, total_steps, base_lr, warmup_steps=0):
-    """Linear warm-up from ~0 to base_lr over warmup_steps, then cosine decay to 0 (SimCLR App. B.1
-    and B.9: "linear warmup for the first 10 epochs, and decay the learning rate with the cosine
-    decay schedule without restarts")."""
-    if step < warmup_steps:
-        return base_lr * (step + 1) / warmup_steps
-    t = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return base_lr * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-
-
-def scaled_lr(base, bs, scaling="linear"):
-    """The learning rate of a batch of `bs` images (SimCLR App. B.1): linear, the linear scaling
-    rule (Goyal et al. 2017), lr = base * bs / 256 (base: lr per 256 images, SimCLR's 0.3 with
-    LARS); sqrt, lr = base * sqrt(bs) (SimCLR's 0.075, "for small batch sizes and longer training")."""
-    if scaling == "sqrt":
-        return base * math.sqrt(bs)
-    return base * bs / 256
-
-
-def sgd(params, lr, wd, momentum=0.9):
-    """SGD with momentum; no weight decay on biases and BatchNorm parameters (1-d tensors)."""
-    params = [p for p in params if p.requires_grad]
-    decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.SGD([g for g in groups if g["params"]], lr=lr, momentum=momentum)
-
-
-class LARS(torch.optim.Optimizer):
-    """LARS (You et al. 2017) as SimCLR trains with it (its lars_optimizer.py, "classic" momentum):
-
-        g <- g + wd * w                                    (decayed groups only)
-        r  = eta * ||w|| / ||g||  (1 where either norm is 0; adapted groups only, else r = 1)
-        v <- momentum * v + lr * r * g
-        w <- w - v
-
-    A group with lars=False (biases and BatchNorm parameters: SimCLR excludes both from the
-    adaptation and the weight decay, which many ports get wrong) gets the plain momentum update
-    v <- momentum * v + lr * g. The trust ratio stays a tensor: no host-device sync per step.
-    """
-
-    def __init__(self, params, lr, momentum=0.9, weight_decay=0.0, trust_coefficient=0.001, lars=True):
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
-                                      trust_coefficient=trust_coefficient, lars=lars))
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad
-                if group["weight_decay"]:
-                    g = g.add(p, alpha=group["weight_decay"])
-                if group["lars"]:
-                    w_norm, g_norm = p.norm(), g.norm()
-                    trust = torch.where((w_norm > 0) & (g_norm > 0),
-                                        group["trust_coefficient"] * w_norm / g_norm.clamp(min=1e-30),
-                                        torch.ones_like(w_norm))
-                    update = g * (trust * group["lr"])
-                else:
-                    update = g * group["lr"]
-                state = self.state[p]
-                if "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.zeros_like(p)
-                buf = state["momentum_buffer"]
-                buf.mul_(group["momentum"]).add_(update)
-                p.sub_(buf)
-        return loss
-
-
-def lars(params, lr, wd, momentum=0.9, trust_coefficient=0.001):
-    """LARS with SimCLR's settings (momentum 0.9, trust coefficient 0.001, App. B.1 and its code):
-    weights (ndim > 1) decayed and adapted; biases and BatchNorm parameters (1-d) neither."""
-    params = [p for p in params if p.requires_grad]
-    groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": wd, "lars": True},
-              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "lars": False}]
-    return LARS([g for g in groups if g["params"]], lr=lr, momentum=momentum, trust_coefficient=trust_coefficient)
-
-
-def set_lr(optimizer, lr):
-    for group in optimizer.param_groups:
-        group["lr"] = lr
 
 
 # ---------------------------------------------------------------------------- self-supervised training
@@ -476,16 +394,12 @@ class TwoViews:
                     yield x1, x2, idx, self.small_aug(torch.cat([self.x[idx]] * self.small_crops))
                 else:
                     yield x1, x2, idx
-        elif self.world > 1:
+        else:  # one sampler for any number of processes (a DataLoader given `generator` would draw its
+            # workers' seed from it first, so one process would not shuffle as the union of two ranks)
             yield from self._loader(DataLoader(
                 self.dataset, batch_sampler=_RankBatches(len(self.dataset), self.steps, self.bs, self.rank,
                                                          self.world, g),
                 num_workers=self.workers, pin_memory=self.device.type == "cuda", persistent_workers=False))
-        else:
-            loader = DataLoader(self.dataset, batch_size=self.bs, shuffle=True, drop_last=True, generator=g,
-                                num_workers=self.workers, pin_memory=self.device.type == "cuda",
-                                persistent_workers=False)
-            yield from self._loader(loader)
 
     def _loader(self, loader):
         for x1, x2, idx in loader:

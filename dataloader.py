@@ -36,6 +36,7 @@ CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 BATCHES_DIR = "cifar-10-batches-py"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 CACHE_NAME = "cifar10_uint8.npz"
+CIFAR10_TRAIN_PER_CLASS = 5000
 
 
 class DataError(Exception):
@@ -120,7 +121,7 @@ def _load_image_folder(data_dir):
     x_train, y_train = _decode(train, classes)
     x_test, y_test = _decode(test, classes)
     try:  # write-then-rename, so an interrupted write never leaves a broken cache
-        tmp = cache + ".tmp.npz"
+        tmp = f"{cache}.{os.getpid()}.tmp.npz"  # this process's own: ranks or jobs may decode at once
         np.savez(tmp, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, counts=counts)
         os.replace(tmp, cache)
         done = f"wrote {cache}"

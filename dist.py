@@ -7,7 +7,8 @@ With one process (plain `python`, or torchrun with one process) no process group
 every function here returns its input, rank 0 and world size 1, so the plain path computes
 exactly what it computed before this module existed. Under torchrun, init() joins the group
 that torchrun's environment describes (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT): NCCL on
-CUDA, gloo on the CPU.
+CUDA, gloo on the CPU (SSL_DIST_BACKEND=gloo: gloo on CUDA too, several ranks per GPU; see
+BACKEND_ENV).
 
 A rank that fails raises as usual; its process exits non-zero and torchrun's agent then ends
 the other ranks (which would otherwise wait in their next collective), so the job ends with
@@ -47,21 +48,53 @@ def is_main():
     return rank() == 0
 
 
+# The override that runs several ranks on one GPU: gloo instead of NCCL (which refuses two ranks
+# on one device), rank r on cuda:(LOCAL_RANK mod the GPUs present). It exists for the GPU check,
+# so that DDP, the gathers and global BatchNorm run on a machine with a single GPU:
+#     SSL_DIST_BACKEND=gloo torchrun --nproc_per_node 2 pretrain.py ...
+# Slower than NCCL (gloo copies CUDA tensors through the host); never needed with a GPU per rank.
+BACKEND_ENV = "SSL_DIST_BACKEND"
+
+
+def backend_for(device):
+    """nccl on CUDA, gloo on the CPU, unless $SSL_DIST_BACKEND names one."""
+    chosen = os.environ.get(BACKEND_ENV, "").strip().lower()
+    if chosen not in ("", "nccl", "gloo"):
+        raise ValueError(f"{BACKEND_ENV}={chosen!r}: expected nccl or gloo")
+    return chosen or ("nccl" if device.type == "cuda" else "gloo")
+
+
 def init(device, timeout_s=1800):
     """Join torchrun's process group when it launched several processes; return the device this
-    rank uses (cuda:LOCAL_RANK on a GPU machine, else `device` as given). A no-op otherwise.
+    rank uses (cuda:LOCAL_RANK on a GPU machine -- modulo the GPUs present, which only the gloo
+    override above allows to repeat -- else `device` as given). A no-op otherwise.
     timeout_s: how long a collective waits for a rank that is slow or gone before it fails."""
+    if device.type == "cuda" and (launched() or active()):
+        device = torch.device("cuda", local_rank() % max(1, torch.cuda.device_count()))
     if not launched() or active():
-        if active() and device.type == "cuda":
-            return torch.device("cuda", local_rank())
         return device
     if device.type == "cuda":
-        device = torch.device("cuda", local_rank())
         torch.cuda.set_device(device)
-    backend = "nccl" if device.type == "cuda" else "gloo"
+    backend = backend_for(device)
     td.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s),
-                          device_id=device if device.type == "cuda" else None)
+                          device_id=device if backend == "nccl" else None)
     return device
+
+
+def local_first(fn):
+    """fn() on each machine's local rank 0 first, then on its other ranks: the first prepares what
+    all share on that machine (a download, an extracted archive, a decoded-image cache) while
+    the others wait, then they read what it wrote instead of writing the same files at once.
+    With one process, plain fn()."""
+    if not active():
+        return fn()
+    first = local_rank() == 0
+    if not first:
+        barrier()  # wait for every machine's first rank (the barrier is global: all wait once)
+    result = fn()
+    if first:
+        barrier()
+    return result
 
 
 def shutdown():
@@ -180,12 +213,13 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     """BatchNorm whose training statistics are those of the whole global batch (SimCLR's global
     BN, Sec. 3: "we aggregate BN mean and variance over all devices"), on any device.
 
-    torch.nn.SyncBatchNorm is the one to use on CUDA (convert_sync_batchnorm picks it there);
-    it refuses CPU tensors, so gloo runs on the CPU use this one: the same mean and biased
-    variance over all ranks' samples for normalising, the unbiased one for the running
-    statistics, with gradients through both sums (every rank must pass the same batch size, as
-    pretrain.py's ranks do). Same parameters and buffers as a BatchNorm, so its state_dict loads
-    into a plain one."""
+    Used on every device instead of torch.nn.SyncBatchNorm, whose CUDA forward makes the host wait
+    for the GPU at every BatchNorm call (it reads the gathered counts back, `count_all[mask]`:
+    about 21 waits per SimCLR step with ResNet-18), and which refuses CPU tensors. Here the
+    statistics are sums all-reduced on the device: the same mean and biased variance over all
+    ranks' samples for normalising, the unbiased one for the running statistics, with gradients
+    through both sums (every rank must pass the same batch size, as pretrain.py's ranks do).
+    Same parameters and buffers as a BatchNorm, so its state_dict loads into a plain one."""
 
     def _check_input_dim(self, x):
         if x.dim() < 2:
@@ -213,10 +247,9 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
 
 
 def convert_sync_batchnorm(module, skip=()):
-    """Every BatchNorm in `module` made global across ranks (nn.SyncBatchNorm on CUDA,
-    GlobalBatchNorm elsewhere), except inside the child modules named in `skip` (MoCo's key
-    network, whose BatchNorm must stay per rank for shuffle-BN). The module itself with one
-    process."""
+    """Every BatchNorm in `module` made global across ranks (GlobalBatchNorm), except inside the
+    child modules named in `skip` (MoCo's key network, whose BatchNorm must stay per rank for
+    shuffle-BN). The module itself with one process."""
     if not active():
         return module
     for name, child in module.named_children():
@@ -230,10 +263,8 @@ def convert_sync_batchnorm(module, skip=()):
 
 
 def _global_bn(bn):
-    on_cuda = any(t is not None and t.is_cuda for t in (bn.weight, bn.running_mean))
-    cls = nn.SyncBatchNorm if on_cuda else GlobalBatchNorm
     ref = bn.weight if bn.weight is not None else bn.running_mean
-    new = cls(bn.num_features, bn.eps, bn.momentum, bn.affine, bn.track_running_stats,
+    new = GlobalBatchNorm(bn.num_features, bn.eps, bn.momentum, bn.affine, bn.track_running_stats,
               device=None if ref is None else ref.device, dtype=None if ref is None else ref.dtype)
     new.load_state_dict(bn.state_dict())
     new.train(bn.training)

@@ -9,15 +9,18 @@
 Under torchrun every rank trains its share of each step's global batch (--bs stays the global
 batch) with DistributedDataParallel; BatchNorm is global across ranks (--no-sync-bn: per rank);
 SimCLR's loss contrasts each rank's anchors with the projections of all ranks; rank 0 alone
-writes the run directory (which every rank must see: one machine, or a shared file system).
+writes the run directory (which every rank must see: one machine, or a shared file system;
+ranks that see different states of it stop with one line).
 
 Writes runs/<name>/ (or --out-dir): config.json first, one line per epoch in metrics.jsonl
 (loss, lr, seconds, images/s, how often the positive ranks first, kNN accuracy every few
-epochs), checkpoint.pt after every epoch, and encoder.pt (the encoder f and what builds it)
-at the end. The same command started again resumes from checkpoint.pt; a finished run is
-left as it is.
+epochs), checkpoint.pt after every epoch (--ckpt-every N: every N), and encoder.pt (the encoder f
+and what builds it) at the end. The same command started again resumes from checkpoint.pt; a
+finished run is left as it is. `--print-config` prints the resolved run as JSON, training nothing.
 """
 import argparse
+import contextlib
+import json
 import math
 import os
 import shlex
@@ -33,6 +36,7 @@ import dist
 import logs
 import methods
 import models
+import optim
 from common import UserError
 
 # Settings that define what a run computes: a run directory holding other values for these
@@ -73,8 +77,9 @@ def build_parser():
     p.add_argument("--tau", type=common.positive_float,
                    help="temperature of the contrastive loss (default: 0.5 for simclr, SimCLR App. B.9; "
                         "0.2 for moco, MoCo v2; unused by byol)")
-    p.add_argument("--wd", type=common.nonneg_float, default=5e-4,
-                   help="weight decay (default: 5e-4, the usual value for SGD on CIFAR)")
+    p.add_argument("--wd", type=common.nonneg_float,
+                   help="weight decay (default: 5e-4 with sgd, the usual value for SGD on CIFAR; 1e-6 with lars, "
+                        "SimCLR's (its CIFAR-10 command and App. B.9))")
     p.add_argument("--warmup-epochs", type=common.nonneg_float, default=10,
                    help="linear warm-up epochs, at most a tenth of the run (default: 10, SimCLR App. B.9)")
     p.add_argument("--steps", type=common.positive_int,
@@ -120,29 +125,45 @@ def build_parser():
                         "(default: sgd)")
     p.add_argument("--lr-scaling", choices=("linear", "sqrt"), default="linear",
                    help="linear: lr = --lr x bs / 256; sqrt: lr = --lr x sqrt(bs) (SimCLR App. B.1). Default --lr: "
-                        "0.12 for sgd, 0.3 for lars (linear), 0.075 for lars with sqrt, 0.0075 for sgd with sqrt "
-                        "(= 0.12 at bs 256) (default: linear)")
+                        "0.12 for sgd; 1.0 for lars (linear), the CIFAR-10 rate of SimCLR's code (its README: "
+                        "--learning_rate=1.0 at batch 512, scaled linearly: 2.0); 0.075 for lars with sqrt (App. B.1); "
+                        "0.0075 for sgd with sqrt (= 0.12 at bs 256) (default: linear)")
     p.add_argument("--sync-bn", action=argparse.BooleanOptionalAction, default=True,
                    help="under torchrun: BatchNorm statistics over the global batch, SimCLR's global BN "
                         "(--no-sync-bn: per rank); MoCo's key network stays per rank for shuffle-BN. "
                         "No effect with one process (default: on)")
+    p.add_argument("--ckpt-every", type=common.positive_int, default=1,
+                   help="write checkpoint.pt every N epochs and after the last; a resumed run restarts after the "
+                        "last one written (default: 1; a ResNet-18 checkpoint is about 88 MB, which costs a "
+                        "noticeable share of a short GPU epoch)")
+    p.add_argument("--dist-timeout", type=common.positive_int, default=1800,
+                   help="under torchrun: seconds a collective waits for a slow or lost rank before the job "
+                        "fails (default: 1800)")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved run (run directory, images, steps, warm-up, lr, tau, ...) as JSON "
+                        "and exit without training; run_all.sh reads it")
     p.set_defaults(epochs=500, bs=256, lr=None)
     return p
 
 
 # --lr when not given, by (--optimizer, --lr-scaling): SGD's 0.12 per 256 images is this
-# project's CIFAR-10 default; LARS takes SimCLR's own rates (App. B.1: 0.3 x bs / 256, or
-# 0.075 x sqrt(bs)), whose size the trust ratio (about 1e-3 x ||w|| / ||g||) scales down.
-DEFAULT_LR = {("sgd", "linear"): 0.12, ("sgd", "sqrt"): 0.12 / 16, ("lars", "linear"): 0.3, ("lars", "sqrt"): 0.075}
+# project's CIFAR-10 default; LARS takes SimCLR's own rates (its CIFAR-10 command: 1.0 x bs / 256;
+# App. B.1: 0.075 x sqrt(bs)), whose size the trust ratio (about 1e-3 x ||w|| / ||g||) scales down.
+DEFAULT_LR = {("sgd", "linear"): 0.12, ("sgd", "sqrt"): 0.12 / 16, ("lars", "linear"): 1.0, ("lars", "sqrt"): 0.075}
+# --wd when not given: SGD's usual CIFAR value; SimCLR's 1e-6 with LARS (App. B.9; its CIFAR-10
+# command), 500x less, because LARS's trust ratio rescales each layer's step anyway.
+DEFAULT_WD = {"sgd": 5e-4, "lars": 1e-6}
 
 
 def default_out_dir(a):
-    tau = "" if a.method == "byol" else f"_t{a.tau:g}"
+    """runs/<the recipe in a name>. Numbers as Python writes them (0.5, 1.0): the names run_all.sh
+    has always given its runs (it asks --print-config for them)."""
+    tau = "" if a.method == "byol" else f"_t{a.tau}"
     length = f"_st{a.steps}" if a.steps else f"_e{a.epochs}"
     opt = ("_lars" if a.optimizer == "lars" else "") + ("_sqrt" if a.lr_scaling == "sqrt" else "")
     views = (f"_mc{a.small_crops}x{a.small_size}" if a.small_crops else "") + (f"_g{a.neg_groups}" if a.neg_groups > 1 else "")
     return os.path.join("runs", f"{a.method}_{a.encoder}_{a.head}_{a.aug}{tau}{views}_bs{a.bs}{length}"
-                                f"_f{a.fraction:g}_s{a.seed}{opt}")
+                                f"_f{a.fraction}_s{a.seed}{opt}")
 
 
 def check_args(a):
@@ -165,6 +186,8 @@ def check_args(a):
         a.tau = methods.DEFAULT_TAU[a.method]
     if a.lr is None:
         a.lr = DEFAULT_LR[a.optimizer, a.lr_scaling]
+    if a.wd is None:
+        a.wd = DEFAULT_WD[a.optimizer]
     a.out_dir = a.out_dir or default_out_dir(a)
 
 
@@ -193,57 +216,144 @@ def save_encoder(method, args, path):
 
 
 def main(args):
+    """The run, step by step: resolve the recipe; join the processes; stop if finished; load the
+    data; build the model and optimiser; resume or start; train; save the encoder."""
     check_args(args)
-    device = dist.init(common.resolve_device(args.device))  # under torchrun: join the group, cuda:LOCAL_RANK
-    rank, world = dist.rank(), dist.world_size()
-    if args.bs % world:
-        raise UserError(f"--bs {args.bs} (the global batch) must be a multiple of the {world} processes")
-    say = print if dist.is_main() else (lambda *a, **k: None)  # rank 0 speaks for all
-    dtype = common.amp_dtype(args.amp, device)  # before anything is written: --amp fp16 on a CPU is an error
+    if args.print_config:
+        print(json.dumps(resolved_config(args), indent=2), flush=True)
+        return None
+    device, dtype = join_processes(args)
     out = args.out_dir
-    encoder_path = os.path.join(out, "encoder.pt")
-    check_resumable(out, args)
-    if os.path.exists(encoder_path):
-        say(f"{out} is finished (encoder.pt exists); nothing to do. Next: python linear_eval.py --ckpt {out}")
+    if finished(args):
         return out
     hint = cpu_hint(args, device)
     if hint:
         logs.say(hint)
     common.seed_everything(args.seed)
-
-    x_train, y_train, x_test, y_test = common.load_data(args)
+    x_train, y_train, x_test, y_test = dist.local_first(lambda: common.load_data(args))  # one download per machine
     subset = dataloader.stratified_subset(y_train, args.fraction, args.seed)
     if len(subset) < args.bs:
         raise UserError(f"--bs {args.bs} is larger than the pre-training subset ({len(subset)} images); "
                         "lower --bs or raise --fraction")
-
-    method = methods.build_method(args.method, args.encoder, args.head, args.proj_dim, args.hidden_dim,
-                                  args.tau, args.queue_size, args.ema, args.neg_groups).to(device)
-    if world > 1:
-        # the model was built alike on every rank (same seed); from here each rank draws its own
-        # augmentations, reproducibly: its random streams are seeded by (seed, rank)
-        common.seed_everything(args.seed * 1000 + rank + 1)
-        if args.sync_bn:
-            dist.convert_sync_batchnorm(method, skip=method.local_bn)
+    method = build_method(args, device)
     views = common.TwoViews(x_train[subset], args, device)
     steps, total, warmup = schedule(args, views.steps)
     if args.steps:
         args.epochs = -(-total // steps)  # the epochs --steps implies, the last one cut short
-    lr = common.scaled_lr(args.lr, args.bs, args.lr_scaling)
-    optimizer = (common.lars if args.optimizer == "lars" else common.sgd)(method.parameters(), lr, args.wd)
+    lr = optim.scaled_lr(args.lr, args.bs, args.lr_scaling)
+    optimizer = (optim.lars if args.optimizer == "lars" else optim.sgd)(method.parameters(), lr, args.wd)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    model = wrap(method, args, device)
+    start = resume_or_start(args, method, optimizer, scaler, device, {
+        "images": len(subset), "steps_per_epoch": steps, "total_steps": total, "warmup_steps": warmup})
+    world = dist.world_size()
+    logs.say(f"{args.method} | {args.encoder} + head {args.head} | {len(subset)} images, {steps} steps/epoch, "
+             f"{total} steps, warm-up {warmup} | "
+             f"aug {args.aug} ({'batched' if views.batched else 'torchvision'}) | lr {lr:g} | {device_label(device, dtype)}"
+             + (f" | {world} processes x {args.bs // world} images{', global BN' if args.sync_bn else ''}"
+                if world > 1 else ""))
+    bank = common.knn_bank(y_train)
+    train(args, method, model, optimizer, scaler, views, (x_train[bank], y_train[bank], x_test, y_test),
+          start, (steps, total, warmup, lr), device, dtype)
+    encoder_path = os.path.join(out, "encoder.pt")
+    if dist.is_main():
+        save_encoder(method, args, encoder_path)
+    dist.barrier()  # encoder.pt is there before any rank returns
+    logs.say(f"saved {encoder_path}. Next: python linear_eval.py --ckpt {out}")
+    return out
+
+
+def resolved_config(args):
+    """What this command would run, without running it (--print-config): the run directory, the
+    subset's size, the steps, the warm-up and the learning rate, resolved as main() resolves them.
+    The subset's size comes from the data when it is there, else from CIFAR-10's 5,000 training
+    images per class."""
+    counts = [dataloader.CIFAR10_TRAIN_PER_CLASS] * len(dataloader.CLASSES)
+    if dataloader.find_layout(args.data_dir):
+        import numpy as np
+        with contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON alone ("decoding ..." goes aside)
+            counts = np.bincount(common.load_data(args)[1]).tolist()
+    images = sum(max(1, int(round(args.fraction * c))) for c in counts)  # = len(stratified_subset(...))
+    steps, total, warmup = schedule(args, images // args.bs)
+    return {"out_dir": args.out_dir, "method": args.method, "tau": args.tau, "bs": args.bs,
+            "images": images, "steps_per_epoch": steps, "total_steps": total, "warmup_steps": warmup,
+            "epochs": -(-total // steps) if args.steps else args.epochs, "optimizer": args.optimizer,
+            "lr_per_256": args.lr, "lr": optim.scaled_lr(args.lr, args.bs, args.lr_scaling), "wd": args.wd,
+            "default_tau": methods.DEFAULT_TAU}
+
+
+def join_processes(args):
+    """Under torchrun: join the group (cuda:LOCAL_RANK); check what every rank must agree on.
+    Returns (device, autocast dtype)."""
+    try:
+        device = dist.init(common.resolve_device(args.device), timeout_s=args.dist_timeout)
+    except ValueError as e:  # a wrong $SSL_DIST_BACKEND
+        raise UserError(str(e)) from None
+    world = dist.world_size()
+    if args.bs % world:
+        raise UserError(f"--bs {args.bs} (the global batch) must be a multiple of the {world} processes")
+    dtype = common.amp_dtype(args.amp, device)  # before anything is written: --amp fp16 on a CPU is an error
+    return device, dtype
+
+
+def same_on_every_rank(value, what):
+    """`value` when every rank computed the same one; else the one-line error every rank raises
+    (instead of rank 0 resuming at epoch k while the others start at 0 and wait in a collective
+    until the timeout). The identity with one process."""
+    values = dist.all_gather_object(value)
+    if any(v != values[0] for v in values):
+        seen = "; ".join(f"rank {r}: {v}" for r, v in enumerate(values))
+        raise UserError(f"the ranks disagree about {what} ({seen}): every rank must see the same run "
+                        "directory (one machine, or a file system shared by every node)")
+    return value
+
+
+def finished(args):
+    """Whether the run directory holds a finished run (encoder.pt), which is then left as it is;
+    refuses a directory of another recipe."""
+    out = args.out_dir
+    check_resumable(out, args)
+    done = same_on_every_rank(os.path.exists(os.path.join(out, "encoder.pt")), f"whether {out}/encoder.pt exists")
+    if done:
+        logs.say(f"{out} is finished (encoder.pt exists); nothing to do. Next: python linear_eval.py --ckpt {out}")
+    return done
+
+
+def build_method(args, device):
+    """The objective, built alike on every rank (same seed), with global BatchNorm under torchrun;
+    from here each rank draws its own augmentations, reproducibly: its random streams are seeded
+    by (seed, rank)."""
+    method = methods.build_method(args.method, args.encoder, args.head, args.proj_dim, args.hidden_dim,
+                                  args.tau, args.queue_size, args.ema, args.neg_groups).to(device)
+    if dist.world_size() > 1:
+        common.seed_everything(args.seed * 1000 + dist.rank() + 1)
+        if args.sync_bn:
+            dist.convert_sync_batchnorm(method, skip=method.local_bn)
+    return method
+
+
+def wrap(method, args, device):
+    """What the step calls: the method in channels_last, under DDP with several
+    processes, compiled with --compile. `method` stays the plain module: what is saved, what
+    after_step moves."""
     common.set_backends(args, device, benchmark=True)
     # channels_last (NHWC): cudnn's fast layout on a GPU, and oneDNN's on a CPU, where it also
     # makes max-pooling about 4x faster than in NCHW (bench.py measures the step)
-    method = method.to(memory_format=torch.channels_last)
-    model = method  # `method` stays the plain module: what is saved, what after_step moves
-    if world > 1:  # averages the gradients over ranks; broadcasts rank 0's weights and buffers first
+    method.to(memory_format=torch.channels_last)
+    model = method
+    if dist.world_size() > 1:  # averages the gradients over ranks; broadcasts rank 0's weights and buffers first
         model = torch.nn.parallel.DistributedDataParallel(method, device_ids=[device] if device.type == "cuda" else None)
-    model = torch.compile(model) if args.compile else model
+    return torch.compile(model) if args.compile else model
 
+
+def resume_or_start(args, method, optimizer, scaler, device, plan):
+    """The epoch to start from: the checkpoint's, restored into method, optimizer and scaler,
+    when one is there (every rank must see it: same_on_every_rank), else 0 after writing
+    config.json. `plan`: the schedule's facts, recorded in config.json."""
+    out, world, rank = args.out_dir, dist.world_size(), dist.rank()
     ckpt_path, metrics_path = os.path.join(out, "checkpoint.pt"), os.path.join(out, "metrics.jsonl")
     start = 0
-    if os.path.exists(ckpt_path):
+    if same_on_every_rank(os.path.exists(ckpt_path), f"whether {ckpt_path} exists"):
         def restore(state):
             if state.get("world_size", 1) != world:
                 raise UserError(f"{ckpt_path} was written by a run of {state.get('world_size', 1)} process(es); "
@@ -253,24 +363,24 @@ def main(args):
             common.load_scaler(scaler, state["scaler"], ckpt_path)
             common.set_rng_state(state["rng_ranks"][rank] if world > 1 else state["rng"])
             return state["epoch"]
-        start = common.resume_from(ckpt_path, restore)
+        start = same_on_every_rank(common.resume_from(ckpt_path, restore), f"the epoch {ckpt_path} holds")
         if dist.is_main():
             common.truncate_jsonl(metrics_path, start)
         logs.say(f"resuming {out} after epoch {start}/{args.epochs}")
     elif dist.is_main():
-        common.write_config(out, args, "pretrain", device, world_size=world, schedule={
-            "images": len(subset), "steps_per_epoch": steps, "total_steps": total, "warmup_steps": warmup})
+        common.write_config(out, args, "pretrain", device, world_size=world, schedule=plan)
         common.truncate_jsonl(metrics_path, 0)
     dist.barrier()  # every rank has decided whether it resumes before rank 0 writes a checkpoint
-    say(f"{args.method} | {args.encoder} + head {args.head} | {len(subset)} images, {steps} steps/epoch, "
-          f"{total} steps, warm-up {warmup} | "
-          f"aug {args.aug} ({'batched' if views.batched else 'torchvision'}) | lr {lr:g} | {device_label(device, dtype)}"
-          + (f" | {world} processes x {args.bs // world} images{', global BN' if args.sync_bn else ''}" if world > 1 else ""),
-          flush=True)
+    return start
 
+
+def train(args, method, model, optimizer, scaler, views, knn_data, start, plan, device, dtype):
+    """Epochs start..end: the steps, then on rank 0 the epoch's line in metrics.jsonl, the kNN
+    monitor every --knn-every epochs and checkpoint.pt every --ckpt-every epochs."""
     from tqdm import tqdm
-    bank = common.knn_bank(y_train)
-    knn_bank = (x_train[bank], y_train[bank])
+    steps, total, warmup, lr = plan
+    out, world = args.out_dir, dist.world_size()
+    ckpt_path, metrics_path = os.path.join(out, "checkpoint.pt"), os.path.join(out, "metrics.jsonl")
     progress = logs.Progress(total, start * steps, device)  # wall clock and step counts: no sync
     scalars = (logs.Scalars(os.path.join(out, "tb", "pretrain"), "pretrain", resume_step=start * steps + 1 if start else None)
                if dist.is_main() else None)  # rank 0 alone writes
@@ -284,7 +394,7 @@ def main(args):
             if i == n_steps:
                 break
             step = epoch * steps + i
-            common.set_lr(optimizer, common.lr_at(step, total, lr, warmup))
+            optim.set_lr(optimizer, optim.lr_at(step, total, lr, warmup))
             loss, stats = common.ssl_step(model, x1, x2, optimizer, scaler, dtype, idx, *small)
             method.after_step(step + 1, total)
             loss_sum = loss_sum + loss  # device tensors: no host-device sync inside the epoch
@@ -297,42 +407,39 @@ def main(args):
         epoch_loss = float(dist.all_reduce_mean(loss_sum) / n_steps)  # the global batch's loss
         if not math.isfinite(epoch_loss):  # checked before anything of this epoch is saved
             raise UserError(f"the loss became {epoch_loss} during epoch {epoch + 1}; {ckpt_path} still holds "
-                            f"the last good epoch ({epoch}). Try a lower --lr")
+                            f"the last good epoch. Try a lower --lr")
         seconds = time.time() - t0
         record = {"epoch": epoch + 1, "step": epoch * steps + n_steps, "loss": epoch_loss,
                   "lr": optimizer.param_groups[0]["lr"], "seconds": seconds, "img_per_s": n_steps * args.bs / seconds}
         if "pos_top1" in stats:
             record["pos_top1"] = float(dist.all_reduce_mean(top1_sum) / n_steps)
-        rng = dist.all_gather_object(common.rng_state())  # every rank's random streams, for resuming
+        save = (epoch + 1) % args.ckpt_every == 0 or epoch + 1 == args.epochs
+        rng = dist.all_gather_object(common.rng_state()) if save else None  # every rank's streams, for resuming
         if not dist.is_main():
             continue  # rank 0 alone measures, writes and prints
         if args.knn_every and ((epoch + 1) % args.knn_every == 0 or epoch + 1 == args.epochs):
-            bank = common.extract_features(method.encoder, knn_bank[0], device, dtype=dtype)
-            test = common.extract_features(method.encoder, x_test, device, dtype=dtype)
-            record["knn_top1"] = common.knn_accuracy(bank, knn_bank[1], test, y_test)
+            bank = common.extract_features(method.encoder, knn_data[0], device, dtype=dtype)
+            test = common.extract_features(method.encoder, knn_data[2], device, dtype=dtype)
+            record["knn_top1"] = common.knn_accuracy(bank, knn_data[1], test, knn_data[3])
         common.append_jsonl(metrics_path, record)
         scalars.add(record, record["step"])
-        common.save_atomic({"model": method.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scaler": scaler.state_dict(), "epoch": epoch + 1, "rng": rng[0],
-                            **({"world_size": world, "rng_ranks": rng} if world > 1 else {})}, ckpt_path)
+        if save:
+            common.save_atomic({"model": method.state_dict(), "optimizer": optimizer.state_dict(),
+                                "scaler": scaler.state_dict(), "epoch": epoch + 1, "rng": rng[0],
+                                **({"world_size": world, "rng_ranks": rng} if world > 1 else {})}, ckpt_path)
         eta = progress.eta()  # the loss was read above: the host has waited for the device already
-        print(" | ".join([f"epoch {epoch + 1}/{args.epochs}", f"loss {record['loss']:.4f}",
-                          f"lr {record['lr']:.4f}", f"{record['img_per_s']:.0f} img/s", f"{seconds:.1f} s"]
-                         + [f"{k} {record[k]:.2f}" for k in ("pos_top1", "knn_top1") if k in record]
-                         + ([eta] if eta else [])), flush=True)
-
-    if dist.is_main():
+        logs.say(" | ".join([f"epoch {epoch + 1}/{args.epochs}", f"loss {record['loss']:.4f}",
+                             f"lr {record['lr']:.4f}", f"{record['img_per_s']:.0f} img/s", f"{seconds:.1f} s"]
+                            + [f"{k} {record[k]:.2f}" for k in ("pos_top1", "knn_top1") if k in record]
+                            + ([eta] if eta else [])))
+    if scalars:
         scalars.close()
-        save_encoder(method, args, encoder_path)
-    dist.barrier()  # encoder.pt is there before any rank returns
-    say(f"saved {encoder_path}. Next: python linear_eval.py --ckpt {out}")
-    return out
 
 
 def schedule(args, steps_per_epoch):
     """(steps per epoch, total steps, warm-up steps) of a run. The warm-up is --warmup-steps when
     given, else --warmup-epochs capped at a tenth of the run; it is counted in steps, as the
-    learning rate changes every step (common.lr_at)."""
+    learning rate changes every step (optim.lr_at)."""
     total = args.steps or steps_per_epoch * args.epochs
     if args.warmup_steps is not None:
         warmup = min(args.warmup_steps, total)

@@ -113,18 +113,33 @@ if [ -n "$ONLY_ENCODERS" ]; then
 fi
 [ -n "$BSS_FLAG" ] && IFS=, read -r -a BSS <<< "$BSS_FLAG"
 FRACTION=${FRACTIONS[0]}
-# Studies at an equal number of steps (bs_steps, fraction_steps) give every run the default
-# run's steps and warm-up: 10% of CIFAR-10 is 5,000 images, 5000 // bs steps per epoch.
-STEPS_PER_EPOCH=$((5000 / BS)); REF_STEPS=$((EPOCHS * STEPS_PER_EPOCH))
-REF_WARMUP=$(( (10 * STEPS_PER_EPOCH < REF_STEPS / 10) ? 10 * STEPS_PER_EPOCH : (REF_STEPS + 5) / 10 ))
-if [ "$GRID" = smoke ]; then  # the fixture data is tiny: pre-train on all of it; steps: plumbing only
-  FRACTION=1.0; REF_STEPS=2; REF_WARMUP=1
-fi
+[ "$GRID" = smoke ] && FRACTION=1.0  # the fixture data is tiny: pre-train on all of it
 TAG=$GRID; OPT_SUFFIX=""
 if [ "$OPTIMIZER" = lars ]; then TAG=${GRID}_lars; OPT_SUFFIX=_lars; PT_EXTRA+=(--optimizer lars); fi
 ROOT=runs/$TAG
 RECORDS=results/$TAG/runs  # the small records of every finished run, which the report reads
 COMMON=(--data-dir "$DATA_DIR" --device "$DEVICE" "${EXTRA[@]}")
+
+# The data, prepared once here (downloaded or decoded) before any run starts: side-by-side runs
+# (--gpus) would otherwise all download into the same folder at once.
+if [ "$DRY" = 0 ] && [ "$MODE" != list ]; then
+  "$PY" -c "
+import dataloader, sys
+try:
+    dataloader.load_cifar10(sys.argv[1], download=sys.argv[2] == '1')
+except dataloader.DataError as e:
+    sys.exit(f'run_all.sh: error: {e}')" "$DATA_DIR" "$([[ " ${EXTRA[*]} " == *" --no-download "* ]] && echo 0 || echo 1)" || exit 2
+fi
+# The default run as pretrain.py resolves it (the recipe stated once: its name, its steps and
+# warm-up, each method's temperature), read from --print-config instead of re-derived here.
+DEFAULT_CONFIG=$("$PY" pretrain.py "${COMMON[@]}" "${PT_EXTRA[@]}" --encoder "$ENC" --bs "$BS" --fraction "$FRACTION" \
+  --epochs "$EPOCHS" --seed 0 --print-config) || die "pretrain.py --print-config failed"
+read -r REF_STEPS REF_WARMUP MOCO_TAU DEFAULT_NAME <<< "$("$PY" -c "import json, os, sys; c = json.loads(sys.argv[1])
+print(c['total_steps'], c['warmup_steps'], c['default_tau']['moco'], os.path.basename(c['out_dir']))" "$DEFAULT_CONFIG")"
+DEFAULT_STEM=${DEFAULT_NAME%_s0"$OPT_SUFFIX"}  # the default run of seed S is ${DEFAULT_STEM}_sS
+# Studies at an equal number of steps (bs_steps, fraction_steps) give every run the default run's
+# steps and warm-up. The smoke grid's steps are plumbing only.
+[ "$GRID" = smoke ] && { REF_STEPS=2; REF_WARMUP=1; }
 
 # ------------------------------------------------------------------ running one thing
 WORK=$(mktemp); trap 'rm -f "$WORK"' EXIT  # dry run: one line per script run, for the estimate
@@ -203,7 +218,7 @@ pretrain() {
     esac
     a=("${a[@]:2}")
   done
-  [ "$method" = moco ] && [ "$tau" = 0.5 ] && tau=0.2  # MoCo v2's own temperature
+  [ "$method" = moco ] && [ "$tau" = 0.5 ] && tau=$MOCO_TAU  # MoCo's own temperature, as pretrain.py has it
   local t="_t${tau}"; [ "$method" = byol ] && t=""  # BYOL has no temperature
   local length="_e${epochs}" length_flags=(--epochs "$epochs")
   if [ -n "$steps" ]; then length="_st${steps}"; length_flags=(--steps "$steps" --warmup-steps "$REF_WARMUP"); fi
@@ -235,7 +250,7 @@ pretrain() {
     SEEN[$name]=1
     step "$dir" encoder.pt "${PT_CMD[@]}"
     local features=()  # the 2-D picture's features: of the default run's first seed only (1 MB each)
-    [ "$name" = "simclr_${ENC}_bn_simclr_t0.5_bs${BS}_e${EPOCHS}_f${FRACTION}_s0${OPT_SUFFIX}" ] && features=(--save-features)
+    [ "$name" = "$DEFAULT_NAME" ] && features=(--save-features)
     step "$dir" linear_eval.json "$PY" linear_eval.py "${COMMON[@]}" --ckpt "$dir" --epochs "$LIN_EPOCHS" \
       --seed "$seed" --diagnostics "${features[@]}"
   fi
@@ -339,7 +354,7 @@ fi
 
 # The default run first: every study shares it and it carries the label study's evaluations.
 ORDER=()
-for key in "${JOB_KEYS[@]}"; do [[ "$key" == "$ROOT"/simclr_${ENC}_bn_simclr_t0.5_bs${BS}_e${EPOCHS}_f${FRACTION}_s* ]] && ORDER+=("$key"); done
+for key in "${JOB_KEYS[@]}"; do [[ "$key" == "$ROOT/${DEFAULT_STEM}_s"* ]] && ORDER+=("$key"); done
 for key in "${JOB_KEYS[@]}"; do [[ " ${ORDER[*]} " == *" $key "* ]] || ORDER+=("$key"); done
 
 if [ "$MODE" = list ]; then  # one line per run not yet done: its steps' commands joined by &&

@@ -312,14 +312,34 @@ def _views_of(rank, world, monkeypatch, x, backend):
 @pytest.mark.parametrize("backend", ["batched", "torchvision"])
 def test_ranks_split_each_global_batch_in_the_one_process_order(tiny_data, monkeypatch, backend):
     """Each rank takes its bs / world images of each step; together, in rank order, they are the
-    global batch of one process (batched: the very same order; torchvision: the same for 1 or 2
-    ranks of the distributed sampler)."""
+    global batch of one process, in the very same order."""
     _, (x, _, _, _) = tiny_data
-    one = _views_of(0, 1, monkeypatch, x, "batched")
+    one = _views_of(0, 1, monkeypatch, x, backend)
     r0, r1 = (_views_of(r, 2, monkeypatch, x, backend) for r in (0, 1))
     assert len(r0) == len(r1) == len(one) == len(x) // 8
     assert all(len(b) == 4 for b in r0 + r1)
     steps = [a + b for a, b in zip(r0, r1)]
-    if backend == "batched":
-        assert steps == one
+    assert steps == one  # one process = the union of two ranks, with either back end
+    assert one == _views_of(0, 1, monkeypatch, x, "batched")  # and both back ends shuffle alike
     assert len(set(sum(steps, []))) == len(sum(steps, []))  # no image twice in an epoch
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU"))])
+def test_global_batchnorm_is_the_projects_own_on_every_device(device):
+    """Under a process group BatchNorm becomes dist.GlobalBatchNorm on CUDA too: nn.SyncBatchNorm's
+    CUDA forward makes the host wait for the GPU at every call. (A fake two-rank group: nothing is
+    communicated; only the conversion is looked at.)"""
+    import torch.distributed as td
+    from torch.testing._internal.distributed.fake_pg import FakeStore
+    td.init_process_group("fake", store=FakeStore(), rank=0, world_size=2)
+    try:
+        net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(4),
+                            nn.BatchNorm1d(4)).to(device)
+        net(torch.randn(2, 3, 5, 5, device=device))
+        dist.convert_sync_batchnorm(net)
+        kinds = [type(m) for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        assert kinds == [dist.GlobalBatchNorm, dist.GlobalBatchNorm]
+        assert all(m.weight.device.type == device for m in net.modules() if isinstance(m, dist.GlobalBatchNorm))
+    finally:
+        td.destroy_process_group()

@@ -14,6 +14,7 @@ import augment
 import common
 import methods
 import models
+import optim
 
 STEPS = 4
 
@@ -73,13 +74,13 @@ def test_ssl_step_copies_nothing_from_the_host(tiny_data, method, monkeypatch):
     head = models.build_head("bn", f.feature_dim, 16, 8)
     model = {"simclr": lambda: methods.SimCLR(f, head, 0.5), "moco": lambda: methods.MoCo(f, head, 0.2, 64),
              "byol": lambda: methods.BYOL(f, head)}[method]()
-    opt = common.sgd(model.parameters(), 0.1, 5e-4)
+    opt = optim.sgd(model.parameters(), 0.1, 5e-4)
     scaler = torch.amp.GradScaler("cuda", enabled=False)
     steps = [0]
 
     def step(batch):
         x1, x2, idx = batch
-        common.set_lr(opt, common.lr_at(steps[0], 100, 0.1, 10))
+        optim.set_lr(opt, optim.lr_at(steps[0], 100, 0.1, 10))
         common.ssl_step(model, x1, x2, opt, scaler, None, idx)
         model.after_step(steps[0] + 1, 100)
         steps[0] += 1
@@ -175,7 +176,7 @@ def test_cuda_ssl_steps_never_wait_for_the_gpu(tiny_data, method):
     views = common.TwoViews(x_train, args, device)
     model = methods.build_method(method, "convnet", "bn", 32, queue_size=64).to(device)
     model = model.to(memory_format=torch.channels_last)
-    opt = common.sgd(model.parameters(), 0.1, 5e-4)
+    opt = optim.sgd(model.parameters(), 0.1, 5e-4)
     scaler = torch.amp.GradScaler("cuda", enabled=False)
     batches = views.epoch(0)
     common.ssl_step(model, *next(batches), opt, scaler, torch.bfloat16)  # warm-up: constants made here
@@ -183,7 +184,7 @@ def test_cuda_ssl_steps_never_wait_for_the_gpu(tiny_data, method):
     torch.cuda.set_sync_debug_mode("error")
     try:
         for step, (x1, x2, idx) in zip(range(STEPS), batches):
-            common.set_lr(opt, common.lr_at(step, 100, 0.1, 10))
+            optim.set_lr(opt, optim.lr_at(step, 100, 0.1, 10))
             common.ssl_step(model, x1, x2, opt, scaler, torch.bfloat16, idx)
             model.after_step(step + 1, 100)
     finally:
@@ -196,7 +197,7 @@ def test_cuda_classifier_steps_never_wait_for_the_gpu(tiny_data):
     device = torch.device("cuda")
     x, y = common.images_on_device(x_train, y_train, device)
     model = models.Classifier(models.ConvNet(widths=(8, 16)), frozen=False).to(device)
-    opt = common.sgd(model.parameters(), 0.1, 5e-4)
+    opt = optim.sgd(model.parameters(), 0.1, 5e-4)
     batches = common.image_batches(x, y, 8, train=True)
     for i, (xb, yb) in enumerate(batches):
         if i == 1:

@@ -16,6 +16,7 @@ import common
 import loss as losses
 import methods
 import models
+import optim
 
 
 def _views(n=8, seed=0):
@@ -117,7 +118,7 @@ def test_moco_key_network_starts_as_a_copy_and_gets_no_gradient(moco):
     assert all(p.grad is not None for p in moco.encoder.parameters())
     assert all(p.grad is not None for p in moco.head.parameters())
     # the optimiser never sees the key network (nor weight decay on it)
-    opt = common.sgd(moco.parameters(), 0.1, 5e-4)
+    opt = optim.sgd(moco.parameters(), 0.1, 5e-4)
     in_opt = {id(p) for g in opt.param_groups for p in g["params"]}
     assert not in_opt & {id(p) for p in moco.key_encoder.parameters()}
     assert not in_opt & {id(p) for p in moco.key_head.parameters()}
@@ -223,27 +224,95 @@ def test_moco_forward_uses_the_old_queue_then_enqueues_its_keys(moco):
 
 def test_moco_bn_groups():
     m = methods.build_method("moco", "convnet", "bn", queue_size=64)
-    assert [m._groups(n) for n in (4, 8, 16, 64, 256)] == [1, 1, 2, 8, 8]
+    assert [m._groups(n) for n in (4, 8, 16, 64, 256, 20, 36)] == [1, 1, 2, 8, 8, 2, 4]  # groups divide n
 
 
-@pytest.mark.parametrize("groups", [1, 2, 4])
-def test_forward_in_groups_restores_order(groups):
-    """With a per-sample network the shuffled, grouped pass must equal the plain one: the keys
-    come back in the order of their queries."""
-    net = nn.Linear(5, 3)
-    x = torch.randn(16, 5)
+def _split_bn_by_hand(bn, x, groups):
+    """The literal algorithm: a copy of a plain BatchNorm run on each group (samples j, j+G, ...)."""
+    out = torch.empty_like(x)
+    stats = []
+    for j in range(groups):
+        plain = copy.deepcopy(bn)
+        plain.__class__ = nn.BatchNorm2d if x.dim() == 4 else nn.BatchNorm1d
+        plain.train()
+        out[j::groups] = plain(x[j::groups])
+        stats.append((plain.running_mean, plain.running_var))
+    return out, torch.stack([m for m, _ in stats]).mean(0), torch.stack([v for _, v in stats]).mean(0)
+
+
+@pytest.mark.parametrize("groups,shape", [(2, (8, 3, 4, 4)), (4, (16, 5)), (1, (8, 3, 4, 4))])
+def test_split_batchnorm_normalises_each_group_separately(groups, shape):
     torch.manual_seed(0)
-    out = methods.forward_in_groups(net, x, groups, shuffle=True)
-    torch.testing.assert_close(out, net(x))
-    torch.testing.assert_close(methods.forward_in_groups(net, x, groups, shuffle=False), net(x))
+    bn = methods.SplitBatchNorm(shape[1]).train()
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 2), bn.bias.uniform_(-1, 1), bn.running_mean.uniform_(-1, 1)
+    bn.groups = groups
+    x = torch.randn(*shape) * 3 + torch.arange(shape[0]).view(-1, *[1] * (len(shape) - 1))  # groups differ
+    ref, ref_mean, ref_var = _split_bn_by_hand(bn, x, groups)
+    out = bn(x)
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(bn.running_mean, ref_mean)
+    torch.testing.assert_close(bn.running_var, ref_var)
+    assert int(bn.num_batches_tracked) == 1
+    bn.eval()  # evaluation: a plain BatchNorm with the running statistics
+    plain = nn.BatchNorm2d(shape[1]) if len(shape) == 4 else nn.BatchNorm1d(shape[1])
+    plain.load_state_dict(bn.state_dict())
+    torch.testing.assert_close(bn(x), plain.eval()(x))
 
 
-def test_forward_in_groups_normalises_each_group_separately():
-    bn = nn.BatchNorm1d(2, affine=False).train()
-    x = torch.cat([torch.zeros(4, 2), 10 * torch.ones(4, 2)]) + torch.randn(8, 2) * 0.1
-    out = methods.forward_in_groups(bn, x, 2, shuffle=False)
-    torch.testing.assert_close(out[:4].mean(0), torch.zeros(2), atol=1e-4, rtol=0)
-    torch.testing.assert_close(out[4:].mean(0), torch.zeros(2), atol=1e-4, rtol=0)
+def test_split_batchnorm_gradient_matches_the_groups_run_apart():
+    torch.manual_seed(0)
+    bn = methods.SplitBatchNorm(3).train()
+    bn.groups = 2
+    x = torch.randn(8, 3, 4, 4, requires_grad=True)
+    w = torch.randn(8, 3, 4, 4)
+    (bn(x) * w).sum().backward()
+    x2 = x.detach().clone().requires_grad_(True)
+    ref, _, _ = _split_bn_by_hand(bn, x2, 2)
+    (ref * w).sum().backward()
+    torch.testing.assert_close(x.grad, x2.grad)
+
+
+def test_moco_runs_each_network_once_per_view(moco):
+    """The BatchNorm is split, not the batch: the query and the key encoder each run once per
+    view (the old code ran them once per BatchNorm group), and the key of an image does not
+    depend on the shuffle when its BatchNorm sees the same group (here: one group)."""
+    calls = {"encoder": 0, "key_encoder": 0}
+    for name in calls:
+        getattr(moco, name).register_forward_hook(lambda *a, name=name: calls.__setitem__(name, calls[name] + 1))
+    x1, x2 = _views(32)
+    assert moco._groups(32) == 4
+    moco(x1, x2)
+    assert calls == {"encoder": 2, "key_encoder": 2}
+    assert all(m.groups == 4 for m in moco.modules() if isinstance(m, methods.SplitBatchNorm))
+    assert sum(isinstance(m, methods.SplitBatchNorm) for m in moco.key_encoder.modules()) >= 1
+
+
+def test_moco_key_is_the_key_network_on_the_shuffled_split_batch(moco):
+    """MoCo.key with one process = the literal recipe: shuffle, split BatchNorm over groups of the
+    shuffled batch, unshuffle."""
+    x = _views(32)[0]
+    ref = copy.deepcopy(moco)
+    torch.manual_seed(3)
+    keys = moco.key(x)
+    torch.manual_seed(3)
+    perm = torch.randperm(32)
+    shuffled = x[perm]
+    out = torch.empty(32, keys.shape[1])
+    with torch.no_grad():
+        for j in range(4):  # the groups of the shuffled batch, each through plain BatchNorm layers
+            enc, head = copy.deepcopy(ref.key_encoder), copy.deepcopy(ref.key_head)
+            for m in list(enc.modules()) + list(head.modules()):
+                if isinstance(m, methods.SplitBatchNorm):
+                    m.groups = 1
+            out[j::4] = head(enc(shuffled[j::4]))
+    torch.testing.assert_close(keys, out[torch.argsort(perm)])
+
+
+def test_moco_state_dict_loads_into_plain_batchnorm(moco):
+    fresh = models.build_encoder("convnet")
+    fresh.load_state_dict(moco.encoder.state_dict(), strict=True)
+    assert not any(isinstance(m, methods.SplitBatchNorm) for m in fresh.modules())
 
 
 def test_infonce_logits_positive_in_column_zero():
@@ -278,7 +347,7 @@ def test_byol_target_gets_no_gradient(byol):
         assert all(not p.requires_grad and p.grad is None for p in target.parameters())
     for online in (byol.encoder, byol.head, byol.predictor):
         assert all(p.grad is not None for p in online.parameters())
-    opt = common.sgd(byol.parameters(), 0.1, 5e-4)
+    opt = optim.sgd(byol.parameters(), 0.1, 5e-4)
     in_opt = {id(p) for g in opt.param_groups for p in g["params"]}
     assert not in_opt & {id(p) for p in byol.target_encoder.parameters()}
     assert not in_opt & {id(p) for p in byol.target_head.parameters()}
@@ -377,3 +446,16 @@ def test_state_dict_round_trip_holds_everything_resume_needs(name):
 def test_module_docstring_examples_run():
     result = doctest.testmod(methods, verbose=False)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_split_batchnorm_keeps_channels_last():
+    """On CUDA the model runs in channels_last: the split BatchNorm hands the next convolution the
+    same layout, with the same values."""
+    torch.manual_seed(0)
+    bn = methods.SplitBatchNorm(3).train()
+    bn.groups = 2
+    twin = copy.deepcopy(bn)
+    x = torch.randn(8, 3, 4, 4)
+    y = bn(x.contiguous(memory_format=torch.channels_last))
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(y, twin(x))
