@@ -99,8 +99,9 @@ def parent_parser():
     return p
 
 
-def run_cli(main, parser, argv=None):
-    """Parse argv, run main(args); a UserError or DataError becomes one line and exit 2."""
+def run_cli(main, parser, argv=None, run_dir=lambda args: getattr(args, "out_dir", None)):
+    """Parse argv, run main(args); a UserError or DataError becomes one line and exit 2, Ctrl-C
+    one line saying what run_dir(args) holds to resume from."""
     args = parser.parse_args(argv)
     keep_freed_memory()
     try:
@@ -110,7 +111,7 @@ def run_cli(main, parser, argv=None):
         where = f" (rank {dist.rank()})" if dist.world_size() > 1 else ""
         parser.exit(2, f"{parser.prog}: error{where}: {e}\n")
     except KeyboardInterrupt:
-        parser.exit(130, f"\n{parser.prog}: interrupted; start the same command again to resume\n")
+        parser.exit(130, f"\n{parser.prog}: interrupted; {logs.kept_text(run_dir(args))}\n")
     finally:  # under torchrun: leave the process group, so that a rank's error ends the job
         dist.shutdown()
 
@@ -226,6 +227,43 @@ def read_json(path):
         return json.load(f)
 
 
+def check_writable(folder, flag="--out-dir"):
+    """Refuse, before any work, a run directory that cannot be written: `folder` itself if it
+    exists, else the folder it would be made in. The check writes and removes a probe, as
+    permissions alone do not tell (root, a read-only file system); nothing is left behind."""
+    import tempfile
+    parent = os.path.abspath(folder)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise UserError(f"cannot write to {folder}: {parent} is a file; choose another {flag}")
+    try:
+        if parent == os.path.abspath(folder):
+            tempfile.TemporaryFile(dir=parent).close()
+        else:
+            os.rmdir(tempfile.mkdtemp(dir=parent))
+    except OSError as e:
+        raise UserError(f"cannot write to {folder} ({e.strerror or e} in {parent}); choose another {flag}") from None
+
+
+def state_dict_error(e):
+    """torch's load_state_dict error in one line: 'missing keys: a, b; unexpected keys: c (+4 more)'
+    instead of its first line, 'Error(s) in loading state_dict for ResNet:', which ends at the colon."""
+    import re
+    parts = []
+    for line in str(e).splitlines()[1:]:
+        line = line.strip().rstrip(". ")
+        keys = re.match(r"(Missing|Unexpected) key\(s\) in state_dict: (.*)", line)
+        if keys:
+            names = [k.strip().strip('"') for k in keys.group(2).split(",")]
+            more = f" (+{len(names) - 3} more)" if len(names) > 3 else ""
+            parts.append(f"{keys.group(1).lower()} keys: {', '.join(names[:3])}{more}")
+        elif line:
+            parts.append(line)
+    text = "; ".join(parts[:3]) + (f"; and {len(parts) - 3} more" if len(parts) > 3 else "")
+    return text or (str(e).splitlines() or [""])[0]
+
+
 def write_config(out_dir, args, script, device, **extra):
     """config.json: every resolved argument, the command line, versions, the device and the
     precision --amp resolved to on it, and any `extra` facts of the run; written first."""
@@ -298,8 +336,8 @@ def resume_from(path, restore):
     try:
         return restore(state)
     except (KeyError, RuntimeError, ValueError, TypeError) as e:
-        first = (str(e).splitlines() or [""])[0][:120]
-        raise UserError(f"{path} does not fit this run ({type(e).__name__}: {first}); {RESUME_ADVICE}") from None
+        raise UserError(f"{path} does not fit this run ({type(e).__name__}: {state_dict_error(e)[:300]}); "
+                        f"{RESUME_ADVICE}") from None
 
 
 # ---------------------------------------------------------------------------- optimisation
@@ -544,17 +582,21 @@ def normalize_batch(x_uint8):
 
 
 @torch.no_grad()
-def extract_features(net, images, device, bs=512, dtype=None):
+def extract_features(net, images, device, bs=512, dtype=None, timed=None):
     """Features of uint8 images (N, 32, 32, 3) through `net` in eval mode, as float32 on the CPU.
-    dtype: autocast dtype (amp_dtype) or None for float32."""
+    dtype: autocast dtype (amp_dtype) or None for float32. timed(images, seconds): called once,
+    with the time of the second batch (the first pays for warm-up), to say how long the rest takes."""
     was_training = net.training
     net.eval()
     x = dataloader.to_tensor_batch(images)
     feats = []
     for i in range(0, len(x), bs):
+        t0 = time.monotonic()
         batch = normalize_batch(x[i:i + bs].to(device, non_blocking=True))
         with autocast(device, dtype):
-            feats.append(net(batch).float().cpu())
+            feats.append(net(batch).float().cpu())  # .cpu() waits for the device: the time is real
+        if timed and i == bs:
+            timed(len(batch), time.monotonic() - t0)
     net.train(was_training)
     return torch.cat(feats)  # (N, D)
 

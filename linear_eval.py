@@ -88,7 +88,7 @@ def load_encoder(args):
     try:
         encoder.load_state_dict(state["state_dict"], strict=True)
     except RuntimeError as e:
-        raise UserError(f"{path} does not fit a {state['encoder']}: {str(e).splitlines()[0]}") from None
+        raise UserError(f"{path} does not fit a {state['encoder']}: {common.state_dict_error(e)}") from None
     if args.feature == "z":
         head = trained_head(state)
         encoder = nn.Sequential(encoder, head)
@@ -102,6 +102,15 @@ def standardise(train, test):
     encoder (a random encoder's features are tiny, a trained ResNet's large)."""
     mean, std = train.mean(0), train.std(0) + 1e-6
     return (train - mean) / std, (test - mean) / std
+
+
+def run_dir(args):
+    """--out-dir, else the run directory of --ckpt, else runs/random_init_<encoder>."""
+    if args.out_dir:
+        return args.out_dir
+    if args.ckpt:
+        return args.ckpt if os.path.isdir(args.ckpt) else os.path.dirname(os.path.abspath(args.ckpt))
+    return os.path.join("runs", f"random_init_{args.encoder}")
 
 
 def result_name(args):
@@ -120,21 +129,18 @@ def main(args):
         args.lr = common.SUPERVISED_LR if args.finetune else 0.1
     if args.wd is None:
         args.wd = common.SUPERVISED_WD if args.finetune else 0.0
+    out = run_dir(args)
+    result_path = os.path.join(out, result_name(args))
+    diagnostics_path = os.path.join(out, "diagnostics.json")
+    measure_now = args.diagnostics and not args.finetune and not os.path.exists(diagnostics_path)
+    if measure_now or not os.path.exists(result_path):
+        common.check_writable(out)  # before the features are computed, not at the first save
     device = common.resolve_device(args.device)
     common.set_backends(args, device)
     dtype = common.amp_dtype(args.amp, device)  # for the encoder; the linear layer on fixed features stays float32
     common.seed_everything(args.seed)  # before any model is built: the random-init encoder too
     encoder, source, state = load_encoder(args)
     source["encoder_sha256"] = common.fingerprint(encoder.state_dict())
-    if args.out_dir:
-        out = args.out_dir
-    elif args.ckpt:
-        out = args.ckpt if os.path.isdir(args.ckpt) else os.path.dirname(os.path.abspath(args.ckpt))
-    else:
-        out = os.path.join("runs", f"random_init_{args.encoder}")
-    result_path = os.path.join(out, result_name(args))
-    diagnostics_path = os.path.join(out, "diagnostics.json")
-    measure_now = args.diagnostics and not args.finetune and not os.path.exists(diagnostics_path)
     if os.path.exists(result_path):
         print(f"{result_path} exists: {common.read_json(result_path)['test_acc']:.2f}% top-1; "
               + ("measuring the representation only" if measure_now else "nothing to do"))
@@ -180,7 +186,8 @@ def main(args):
         logs.say(f"features of {len(x_lab):,} labelled and {len(x_test):,} test images through the frozen "
                  f"{source['encoder']} (once)")
         t_feat = time.time()
-        f_lab = common.extract_features(encoder, x_lab, device, dtype=dtype)  # (N_lab, D), computed once
+        f_lab = common.extract_features(encoder, x_lab, device, dtype=dtype,  # (N_lab, D), computed once
+                                        timed=logs.say_time_left("features", len(x_lab) + len(x_test)))
         f_test = common.extract_features(encoder, x_test, device, dtype=dtype)  # (10000, D)
         logs.say(f"features computed in {time.time() - t_feat:.0f} s")
         f_lab, f_test = standardise(f_lab, f_test)
@@ -293,4 +300,4 @@ def sanity_check(after, before):
 
 
 if __name__ == "__main__":
-    raise SystemExit(common.run_cli(main, build_parser()))
+    raise SystemExit(common.run_cli(main, build_parser(), run_dir=run_dir))

@@ -120,6 +120,7 @@ def check_args(a):
     if a.lr is None:
         a.lr = DEFAULT_LR[a.optimizer, a.lr_scaling]
     a.out_dir = a.out_dir or default_out_dir(a)
+    common.check_writable(a.out_dir)  # before any work, not at the first save
 
 
 def check_resumable(out_dir, args):
