@@ -1,6 +1,6 @@
 """Plumbing shared by pretrain.py, linear_eval.py and supervised_baseline.py.
 
-- the parent parser of the flags the three scripts share, and argument checks;
+- running a script's main() with one-line errors (the parser itself is in cli.py);
 - device, seeding, and the run directory (config.json, metrics.jsonl, atomic checkpoints);
 - the learning-rate schedule (linear warm-up, then cosine decay, a function of the step);
 - feature extraction and the weighted kNN monitor;
@@ -9,7 +9,6 @@
 
 Nothing here parses arguments, seeds or prints at import.
 """
-import argparse
 import ctypes
 import ctypes.util
 import json
@@ -30,73 +29,14 @@ import augment
 import dataloader
 import dist
 import logs
+# The parser, its checked types and the supervised recipe live in cli.py (no torch, so that -h
+# answers at once); what the scripts read from common after the parse stays importable here.
+from cli import (SUPERVISED_LR, SUPERVISED_WD, Parser, batch_size, fraction,  # noqa: F401
+                 nonneg_float, nonneg_int, parent_parser, positive_float, positive_int, script_parser)
 
 
 class UserError(Exception):
     """A mistake in the user's input: reported as one line, exit status 2, no traceback."""
-
-
-# ---------------------------------------------------------------------------- arguments
-
-def _checked(cast, ok, what):
-    def parse(text):
-        try:
-            value = cast(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'") from None
-        if not ok(value):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
-        return value
-    return parse
-
-
-positive_float = _checked(float, lambda v: v > 0 and math.isfinite(v), "a number > 0")
-nonneg_float = _checked(float, lambda v: v >= 0 and math.isfinite(v), "a number >= 0")
-fraction = _checked(float, lambda v: 0 < v <= 1, "a fraction in (0, 1]")
-positive_int = _checked(int, lambda v: v >= 1, "an integer >= 1")
-nonneg_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
-batch_size = _checked(int, lambda v: v >= 2, "a batch size >= 2")
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a bad flag gets one line (the usage text is one `-h` away), exit status 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
-
-
-def script_parser(doc):
-    """The parser of a script: its docstring as help, the shared flags as parent."""
-    return Parser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter,
-                  parents=[parent_parser()])
-
-
-def parent_parser():
-    """The flags every script shares, so their names and meanings cannot drift apart.
-    Each script sets its own defaults for --epochs, --bs and --lr with set_defaults()."""
-    p = argparse.ArgumentParser(add_help=False)
-    g = p.add_argument_group("shared")
-    g.add_argument("--data-dir", default="data",
-                   help="CIFAR-10 folder: cifar-10-batches-py/ or train/<class>/, test/<class>/ "
-                        "(default: data; downloaded there when missing)")
-    g.add_argument("--no-download", action="store_true", help="never use the network")
-    g.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default: 0)")
-    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="auto = cuda when available (default: auto)")
-    g.add_argument("--epochs", type=positive_int, help="training epochs")
-    g.add_argument("--bs", type=batch_size, help="batch size in images")
-    g.add_argument("--lr", type=positive_float, help="learning rate per 256 images "
-                   "(scaled linearly with --bs)")
-    g.add_argument("--workers", type=nonneg_int, default=min(8, os.cpu_count() or 1),
-                   help="data-loader processes for the torchvision path (default: min(8, cores))")
-    g.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
-                   help="mixed precision (autocast; losses stay float32): auto = bf16 on GPUs that have it "
-                        "(else fp16) and on CPUs with bf16 instructions (else off) (default: auto)")
-    g.add_argument("--out-dir", help="run directory (default: runs/<descriptive name>)")
-    g.add_argument("--deterministic", action="store_true",
-                   help="CUDA: deterministic cuDNN/cuBLAS kernels and no cudnn.benchmark, so that a resumed run "
-                        "equals the uninterrupted one bit for bit on a GPU too (slower; default: off)")
-    return p
 
 
 def run_cli(main, parser, argv=None, run_dir=lambda args: getattr(args, "out_dir", None)):
@@ -342,10 +282,7 @@ def resume_from(path, restore):
 
 # ---------------------------------------------------------------------------- optimisation
 
-# The supervised recipe (lr per 256 images, weight decay): supervised_baseline.py and
-# linear_eval.py --finetune share it, with the same epochs and augmentation, so that the label
-# study's two fully trained classifiers differ in their initialisation only.
-SUPERVISED_LR, SUPERVISED_WD = 0.1, 5e-4
+# SUPERVISED_LR, SUPERVISED_WD: the supervised recipe, in cli.py (the scripts' defaults).
 
 
 def lr_at(step, total_steps, base_lr, warmup_steps=0):

@@ -23,31 +23,21 @@ import copy
 import os
 import time
 
-import numpy as np
-import torch
-from torch import nn
-
-import augment
-import common
-import dataloader
-import diagnostics
-import logs
-import models
-from common import UserError
+import cli
 
 
 def build_parser():
-    p = common.script_parser(__doc__)
+    p = cli.script_parser(__doc__)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--ckpt", help="an encoder.pt, or a run directory holding one")
     src.add_argument("--random-init", action="store_true", help="evaluate an untrained encoder (needs --encoder)")
-    p.add_argument("--encoder", choices=models.ENCODERS, help="with --random-init: the encoder to build")
+    p.add_argument("--encoder", choices=cli.ENCODERS, help="with --random-init: the encoder to build")
     p.add_argument("--feature", choices=("h", "z"), default="h",
                    help="h = encoder output (the standard); z = projection-head output g(h) (default: h)")
-    p.add_argument("--label-fraction", type=common.fraction, default=1.0,
+    p.add_argument("--label-fraction", type=cli.fraction, default=1.0,
                    help="stratified fraction of the 50,000 labelled training images (default: 1.0)")
-    p.add_argument("--wd", type=common.nonneg_float,
-                   help=f"weight decay (default: 0; with --finetune {common.SUPERVISED_WD:g}, the supervised "
+    p.add_argument("--wd", type=cli.nonneg_float,
+                   help=f"weight decay (default: 0; with --finetune {cli.SUPERVISED_WD:g}, the supervised "
                         "baseline's)")
     p.add_argument("--train-aug", action="store_true",
                    help="train on augmented images (random crop + flip) through the frozen encoder every "
@@ -65,6 +55,22 @@ def build_parser():
                         "images, float16, with their labels) for the report's 2-D picture")
     p.set_defaults(epochs=100, bs=256, lr=None)
     return p
+
+
+if __name__ == "__main__":
+    build_parser().parse_args()  # -h and a mistyped flag answer here, before torch is imported (seconds)
+
+import numpy as np  # noqa: E402  (after the parse above)
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+import augment  # noqa: E402
+import common  # noqa: E402
+import dataloader  # noqa: E402
+import diagnostics  # noqa: E402
+import logs  # noqa: E402
+import models  # noqa: E402
+from common import UserError  # noqa: E402
 
 
 def load_encoder(args):

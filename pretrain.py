@@ -23,16 +23,7 @@ import os
 import shlex
 import time
 
-import torch
-
-import augment
-import common
-import dataloader
-import dist
-import logs
-import methods
-import models
-from common import UserError
+import cli
 
 # Settings that define what a run computes: a run directory holding other values for these
 # cannot be resumed with this command (the other flags -- workers, device -- may change).
@@ -42,41 +33,41 @@ RECIPE = ("method", "encoder", "head", "proj_dim", "hidden_dim", "aug", "tau", "
 
 
 def build_parser():
-    p = common.script_parser(__doc__)
-    p.add_argument("--method", choices=methods.METHODS, default="simclr", help="objective (default: simclr)")
-    p.add_argument("--tau", type=common.positive_float,
+    p = cli.script_parser(__doc__)
+    p.add_argument("--method", choices=cli.METHODS, default="simclr", help="objective (default: simclr)")
+    p.add_argument("--tau", type=cli.positive_float,
                    help="temperature of the contrastive loss (default: 0.5 for simclr, SimCLR App. B.9; "
                         "0.2 for moco, MoCo v2; unused by byol)")
-    p.add_argument("--wd", type=common.nonneg_float, default=5e-4,
+    p.add_argument("--wd", type=cli.nonneg_float, default=5e-4,
                    help="weight decay (default: 5e-4, the usual value for SGD on CIFAR)")
-    p.add_argument("--warmup-epochs", type=common.nonneg_float, default=10,
+    p.add_argument("--warmup-epochs", type=cli.nonneg_float, default=10,
                    help="linear warm-up epochs, at most a tenth of the run (default: 10, SimCLR App. B.9)")
-    p.add_argument("--steps", type=common.positive_int,
+    p.add_argument("--steps", type=cli.positive_int,
                    help="train for this many optimiser steps instead of --epochs (the last epoch is cut "
                         "short): to compare settings at an equal number of updates (default: off)")
-    p.add_argument("--warmup-steps", type=common.nonneg_int,
+    p.add_argument("--warmup-steps", type=cli.nonneg_int,
                    help="linear warm-up in steps, instead of --warmup-epochs: runs compared at an equal "
                         "number of steps get an equal warm-up (default: off)")
-    p.add_argument("--encoder", choices=models.ENCODERS, default="resnet18", help="base encoder f (default: resnet18)")
-    p.add_argument("--head", choices=models.HEADS, default="bn",
+    p.add_argument("--encoder", choices=cli.ENCODERS, default="resnet18", help="base encoder f (default: resnet18)")
+    p.add_argument("--head", choices=cli.HEADS, default="bn",
                    help="projection head g: bn = Linear-BN-ReLU-Linear, nobn = without BN, none = loss on h "
                         "(default: bn)")
-    p.add_argument("--proj-dim", type=common.positive_int, default=128, help="output size of g (default: 128, SimCLR)")
-    p.add_argument("--hidden-dim", type=common.positive_int, help="hidden width of g (default: the encoder's feature size)")
-    p.add_argument("--aug", choices=tuple(augment.PRESETS), default="simclr",
+    p.add_argument("--proj-dim", type=cli.positive_int, default=128, help="output size of g (default: 128, SimCLR)")
+    p.add_argument("--hidden-dim", type=cli.positive_int, help="hidden width of g (default: the encoder's feature size)")
+    p.add_argument("--aug", choices=cli.AUG_PRESETS, default="simclr",
                    help="augmentation preset, see augment.PRESETS (default: simclr)")
     p.add_argument("--aug-backend", choices=("auto", "torchvision", "batched"), default="auto",
                    help="torchvision = per-image PIL pipeline in DataLoader workers; batched = whole batches "
                         "as tensors on the device; auto = batched (same ops, faster) (default: auto)")
-    p.add_argument("--fraction", type=common.fraction, default=0.1,
+    p.add_argument("--fraction", type=cli.fraction, default=0.1,
                    help="stratified fraction of the 50,000 training images used (default: 0.1, the assignment's)")
-    p.add_argument("--knn-every", type=common.nonneg_int, default=10,
+    p.add_argument("--knn-every", type=cli.nonneg_int, default=10,
                    help="kNN monitor on the test split every N epochs and at the end; 0 = never (default: 10)")
-    p.add_argument("--queue-size", type=common.positive_int, default=1024,
+    p.add_argument("--queue-size", type=cli.positive_int, default=1024,
                    help="moco: negative keys in the queue, two per image (default: 1024 = the keys of 512 "
                         "images, about a tenth of the 10%% subset; MoCo's CIFAR-10 demo keeps 4096 for all "
                         "50,000 images); an image's own stale keys are never its negatives")
-    p.add_argument("--ema", type=common.fraction, default=0.99,
+    p.add_argument("--ema", type=cli.fraction, default=0.99,
                    help="moco: key-network momentum; byol: base target momentum, rising to 1 (default: 0.99)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA; the plain module is saved)")
     p.add_argument("--optimizer", choices=("sgd", "lars"), default="sgd",
@@ -93,6 +84,21 @@ def build_parser():
                         "No effect with one process (default: on)")
     p.set_defaults(epochs=500, bs=256, lr=None)
     return p
+
+
+if __name__ == "__main__":
+    build_parser().parse_args()  # -h and a mistyped flag answer here, before torch is imported (seconds)
+
+import torch  # noqa: E402  (after the parse above)
+
+import augment  # noqa: E402
+import common  # noqa: E402
+import dataloader  # noqa: E402
+import dist  # noqa: E402
+import logs  # noqa: E402
+import methods  # noqa: E402
+import models  # noqa: E402
+from common import UserError  # noqa: E402
 
 
 # --lr when not given, by (--optimizer, --lr-scaling): SGD's 0.12 per 256 images is this

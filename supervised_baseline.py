@@ -13,21 +13,27 @@ supervised.json (test top-1 of the last epoch) into runs/<name>/ or --out-dir.
 import os
 import time
 
-import common
-import dataloader
-import logs
-import models
+import cli
 
 
 def build_parser():
-    p = common.script_parser(__doc__)
-    p.add_argument("--encoder", choices=models.ENCODERS, default="resnet18", help="encoder (default: resnet18)")
-    p.add_argument("--label-fraction", type=common.fraction, default=1.0,
+    p = cli.script_parser(__doc__)
+    p.add_argument("--encoder", choices=cli.ENCODERS, default="resnet18", help="encoder (default: resnet18)")
+    p.add_argument("--label-fraction", type=cli.fraction, default=1.0,
                    help="stratified fraction of the 50,000 labelled training images (default: 1.0)")
-    p.add_argument("--wd", type=common.nonneg_float, default=common.SUPERVISED_WD,
-                   help=f"weight decay (default: {common.SUPERVISED_WD:g})")
-    p.set_defaults(epochs=100, bs=256, lr=common.SUPERVISED_LR)
+    p.add_argument("--wd", type=cli.nonneg_float, default=cli.SUPERVISED_WD,
+                   help=f"weight decay (default: {cli.SUPERVISED_WD:g})")
+    p.set_defaults(epochs=100, bs=256, lr=cli.SUPERVISED_LR)
     return p
+
+
+if __name__ == "__main__":
+    build_parser().parse_args()  # -h and a mistyped flag answer here, before torch is imported (seconds)
+
+import common  # noqa: E402  (after the parse above)
+import dataloader  # noqa: E402
+import logs  # noqa: E402
+import models  # noqa: E402
 
 
 def run_dir(args):
