@@ -4,7 +4,7 @@
 #
 #   bash run_all.sh                    # the full grid (ResNet-18, 500 epochs; needs a GPU)
 #   bash run_all.sh --quick            # the same grid sized for a 2-core CPU (convnet, few epochs)
-#   bash run_all.sh --smoke --only label            # every script on a tiny budget, any data (~3 min)
+#   bash run_all.sh --smoke --only label            # every script on a tiny budget, safe on any data
 #   bash run_all.sh --only tau,head --seeds 3       # some studies, each run with seeds 0, 1, 2
 #   bash run_all.sh --quick --dry-run  # what is recorded, what is left to run, about how long
 #   bash run_all.sh --quick --results my_results   # grow a private copy of results/quick
@@ -154,14 +154,16 @@ COMMON=(--data-dir "$DATA_DIR" --device "$DEVICE" "${EXTRA[@]}")
 WORK=$(mktemp); trap 'rm -f "$WORK"' EXIT  # dry run: one line per script run to do, for the estimate
 COST=""  # the work of the next step: ENCODER PRETRAIN_IMAGES FORWARD_IMAGES TRAIN_IMAGES (bench.py --estimate)
 cost() { COST="$*"; }
-declare -A COUNTED; N_RECORDED=0; N_DONE=0; N_TO_RUN=0  # the dry run's tally of script runs, each once
-tally() {  # tally recorded|done|run DIR DONE_FILE...
+declare -A COUNTED RUNS_LEFT; N_RECORDED=0; N_DONE=0; N_TO_RUN=0  # the dry run's tally of script runs, each once
+tally() {  # tally recorded|done|run DIR DONE_FILE...: a recorded run to train again is moved to run
   local what=$1 dir=$2 f; shift 2
   for f in "$@"; do
-    [ -n "${COUNTED[$dir/$f]:-}" ] && continue
-    COUNTED[$dir/$f]=1
+    case ${COUNTED[$dir/$f]:-} in "$what") continue ;; recorded) N_RECORDED=$((N_RECORDED - 1)) ;;
+                                  done) N_DONE=$((N_DONE - 1)) ;; esac
+    COUNTED[$dir/$f]=$what
     case $what in recorded) N_RECORDED=$((N_RECORDED + 1)) ;; done) N_DONE=$((N_DONE + 1)) ;;
-                  run) N_TO_RUN=$((N_TO_RUN + 1)); [ -n "$COST" ] && echo "$COST" >> "$WORK" ;; esac
+                  run) N_TO_RUN=$((N_TO_RUN + 1)); RUNS_LEFT[${JOB:-$dir}]=1  # a run: what --list prints as one line
+                       [ -n "$COST" ] && echo "$COST" >> "$WORK" ;; esac
   done
   return 0
 }
@@ -207,7 +209,7 @@ queue() {  # queue DIR DONE_FILE COMMAND...: add a step to the current job (once
 step() {  # step DIR DONE_FILE COMMAND...: run COMMAND unless DONE_FILE is in DIR or its records
   local dir=$1 done_file=$2; shift 2
   if [ "$DRY" = 1 ]; then
-    if [ -n "${COUNTED[$dir/$done_file]:-}" ]; then :  # listed above already
+    if [ "${COUNTED[$dir/$done_file]:-}" = run ]; then :  # listed above already
     elif [ -e "$dir/$done_file" ]; then echo "  done: $dir/$done_file"; tally done "$dir" "$done_file"
     elif recorded "$(basename "$dir")" "$done_file"; then echo "  recorded: $RECORDS/$(basename "$dir")/$done_file"
       tally recorded "$dir" "$done_file"
@@ -373,7 +375,8 @@ done
 
 if [ "$DRY" = 1 ]; then
   done_text=""; [ "$N_DONE" = 0 ] || done_text=", $N_DONE done in $ROOT (records not yet copied)"
-  echo "(dry run: nothing was run) $((N_RECORDED + N_DONE + N_TO_RUN)) script runs: $N_RECORDED recorded in $RECORDS$done_text, $N_TO_RUN to run"
+  runs_text=""; [ "$N_TO_RUN" = 0 ] || runs_text=" (${#RUNS_LEFT[@]} run$( [ ${#RUNS_LEFT[@]} = 1 ] || echo s ), the lines of --list)"
+  echo "(dry run: nothing was run) $((N_RECORDED + N_DONE + N_TO_RUN)) script runs: $N_RECORDED recorded in $RECORDS$done_text, $N_TO_RUN to run$runs_text"
   if [ "$N_TO_RUN" = 0 ]; then
     echo "nothing to run: the same command without --dry-run rebuilds the report from the records"
   elif [ "$ESTIMATE" = 1 ] && [ "$GRID" != smoke ]; then

@@ -129,7 +129,7 @@ def test_dry_run_counts_the_runs_and_estimates_their_time():
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     # 5 temperatures: pre-training + linear evaluation each, none of them recorded in this folder
-    assert lines[-3].endswith("10 script runs: 0 recorded in results/quick/runs, 10 to run")
+    assert lines[-3].endswith("10 script runs: 0 recorded in results/quick/runs, 10 to run (5 runs, the lines of --list)")
     assert lines[-1].startswith("about ") and "convnet" in lines[-1] and "ms/image" in lines[-1]
 
 
@@ -338,7 +338,9 @@ def test_dry_run_counts_what_the_records_hold(tmp_path):
     assert out.returncode == 0, out.stderr
     assert [os.path.basename(d) for d in _out_dirs(out.stdout)] == names[2:]
     assert out.stdout.count("recorded: ") == 2
-    assert "10 script runs: 4 recorded in results/quick/runs, 6 to run" in out.stdout
+    assert "10 script runs: 4 recorded in results/quick/runs, 6 to run (3 runs, the lines of --list)" in out.stdout
+    listed = run_all("--list", "--quick", "--only", "tau", cwd=str(work))
+    assert len(listed.stdout.strip().splitlines()) == 3  # the dry run and --list agree
     for name in names[2:]:
         (records / name).mkdir(parents=True)
         (records / name / "linear_eval.json").write_text("{}")
@@ -379,3 +381,18 @@ def test_smoke_budget_is_bounded_on_any_data():
     fractions = {float(l.split("--label-fraction ")[1].split()[0]) for l in out.stdout.splitlines()
                  if "--label-fraction" in l}
     assert fractions and max(fractions) <= 0.02
+
+
+def test_dry_run_counts_the_training_again_of_a_recorded_run_that_lacks_an_evaluation(tmp_path):
+    """The head study's default run recorded without its probe on z: the dry run lists its
+    pre-training again (the records hold no weights) and the probe, as the real run does."""
+    work = _work_copy(tmp_path)
+    first = run_all("--dry-run", "--quick", "--only", "head", cwd=str(work))
+    default = os.path.basename(_out_dirs(first.stdout)[0])
+    (work / "results" / "quick" / "runs" / default).mkdir(parents=True)
+    (work / "results" / "quick" / "runs" / default / "linear_eval.json").write_text("{}")
+    out = run_all("--dry-run", "--quick", "--only", "head", cwd=str(work))
+    assert out.returncode == 0, out.stderr
+    assert "9 script runs: 1 recorded in results/quick/runs, 8 to run (3 runs, the lines of --list)" in out.stdout
+    assert _out_dirs(out.stdout)[0].endswith(default)  # its pre-training, listed again
+    assert len(run_all("--list", "--quick", "--only", "head", cwd=str(work)).stdout.strip().splitlines()) == 3
