@@ -1,6 +1,6 @@
 """Plumbing shared by pretrain.py, linear_eval.py and supervised_baseline.py.
 
-- the parent parser of the flags the three scripts share, and argument checks;
+- running a script's main() with one-line errors (the parser itself is in cli.py);
 - device, seeding, and the run directory (config.json, metrics.jsonl, atomic checkpoints);
 - feature extraction and the weighted kNN monitor;
 - `fit_classifier`, the one training loop for "encoder + linear layer", used frozen by
@@ -8,7 +8,6 @@
 
 Nothing here parses arguments, seeds or prints at import.
 """
-import argparse
 import ctypes
 import ctypes.util
 import json
@@ -31,77 +30,19 @@ import dist
 import logs
 # the optimiser pieces live in optim.py; their names stay importable from here for older callers
 from optim import LARS, lars, lr_at, scaled_lr, set_lr, sgd  # noqa: F401
+# The parser, its checked types and the supervised recipe live in cli.py (no torch, so that -h
+# answers at once); what the scripts read from common after the parse stays importable here.
+from cli import (SUPERVISED_LR, SUPERVISED_WD, Parser, batch_size, fraction,  # noqa: F401
+                 nonneg_float, nonneg_int, parent_parser, positive_float, positive_int, script_parser)
 
 
 class UserError(Exception):
     """A mistake in the user's input: reported as one line, exit status 2, no traceback."""
 
 
-# ---------------------------------------------------------------------------- arguments
-
-def _checked(cast, ok, what):
-    def parse(text):
-        try:
-            value = cast(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'") from None
-        if not ok(value):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
-        return value
-    return parse
-
-
-positive_float = _checked(float, lambda v: v > 0 and math.isfinite(v), "a number > 0")
-nonneg_float = _checked(float, lambda v: v >= 0 and math.isfinite(v), "a number >= 0")
-fraction = _checked(float, lambda v: 0 < v <= 1, "a fraction in (0, 1]")
-positive_int = _checked(int, lambda v: v >= 1, "an integer >= 1")
-nonneg_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
-batch_size = _checked(int, lambda v: v >= 2, "a batch size >= 2")
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a bad flag gets one line (the usage text is one `-h` away), exit status 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
-
-
-def script_parser(doc, cls=Parser):
-    """The parser of a script: its docstring as help, the shared flags as parent."""
-    return cls(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter,
-                  parents=[parent_parser()])
-
-
-def parent_parser():
-    """The flags every script shares, so their names and meanings cannot drift apart.
-    Each script sets its own defaults for --epochs, --bs and --lr with set_defaults()."""
-    p = argparse.ArgumentParser(add_help=False)
-    g = p.add_argument_group("shared")
-    g.add_argument("--data-dir", default="data",
-                   help="CIFAR-10 folder: cifar-10-batches-py/ or train/<class>/, test/<class>/ "
-                        "(default: data; downloaded there when missing)")
-    g.add_argument("--no-download", action="store_true", help="never use the network")
-    g.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default: 0)")
-    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="auto = cuda when available (default: auto)")
-    g.add_argument("--epochs", type=positive_int, help="training epochs")
-    g.add_argument("--bs", type=batch_size, help="batch size in images")
-    g.add_argument("--lr", type=positive_float, help="learning rate per 256 images "
-                   "(scaled linearly with --bs)")
-    g.add_argument("--workers", type=nonneg_int, default=min(8, os.cpu_count() or 1),
-                   help="data-loader processes for the torchvision path (default: min(8, cores))")
-    g.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
-                   help="mixed precision (autocast; losses stay float32): auto = bf16 on GPUs that have it "
-                        "(else fp16) and on CPUs with bf16 instructions (else off) (default: auto)")
-    g.add_argument("--out-dir", help="run directory (default: runs/<descriptive name>)")
-    g.add_argument("--deterministic", action="store_true",
-                   help="CUDA: deterministic cuDNN/cuBLAS kernels and no cudnn.benchmark, so that a resumed run "
-                        "equals the uninterrupted one bit for bit on a GPU too (slower; default: off)")
-    return p
-
-
-def run_cli(main, parser, argv=None):
-    """Parse argv, run main(args); a UserError or DataError becomes one line and exit 2."""
+def run_cli(main, parser, argv=None, run_dir=lambda args: getattr(args, "out_dir", None)):
+    """Parse argv, run main(args); a UserError or DataError becomes one line and exit 2, Ctrl-C
+    one line saying what run_dir(args) holds to resume from."""
     args = parser.parse_args(argv)
     keep_freed_memory()
     try:
@@ -111,7 +52,7 @@ def run_cli(main, parser, argv=None):
         where = f" (rank {dist.rank()})" if dist.world_size() > 1 else ""
         parser.exit(2, f"{parser.prog}: error{where}: {e}\n")
     except KeyboardInterrupt:
-        parser.exit(130, f"\n{parser.prog}: interrupted; start the same command again to resume\n")
+        parser.exit(130, f"\n{parser.prog}: interrupted; {logs.kept_text(run_dir(args))}\n")
     finally:  # under torchrun: leave the process group, so that a rank's error ends the job
         dist.shutdown()
 
@@ -233,6 +174,43 @@ def read_json(path):
         return json.load(f)
 
 
+def check_writable(folder, flag="--out-dir"):
+    """Refuse, before any work, a run directory that cannot be written: `folder` itself if it
+    exists, else the folder it would be made in. The check writes and removes a probe, as
+    permissions alone do not tell (root, a read-only file system); nothing is left behind."""
+    import tempfile
+    parent = os.path.abspath(folder)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise UserError(f"cannot write to {folder}: {parent} is a file; choose another {flag}")
+    try:
+        if parent == os.path.abspath(folder):
+            tempfile.TemporaryFile(dir=parent).close()
+        else:
+            os.rmdir(tempfile.mkdtemp(dir=parent))
+    except OSError as e:
+        raise UserError(f"cannot write to {folder} ({e.strerror or e} in {parent}); choose another {flag}") from None
+
+
+def state_dict_error(e):
+    """torch's load_state_dict error in one line: 'missing keys: a, b; unexpected keys: c (+4 more)'
+    instead of its first line, 'Error(s) in loading state_dict for ResNet:', which ends at the colon."""
+    import re
+    parts = []
+    for line in str(e).splitlines()[1:]:
+        line = line.strip().rstrip(". ")
+        keys = re.match(r"(Missing|Unexpected) key\(s\) in state_dict: (.*)", line)
+        if keys:
+            names = [k.strip().strip('"') for k in keys.group(2).split(",")]
+            more = f" (+{len(names) - 3} more)" if len(names) > 3 else ""
+            parts.append(f"{keys.group(1).lower()} keys: {', '.join(names[:3])}{more}")
+        elif line:
+            parts.append(line)
+    text = "; ".join(parts[:3]) + (f"; and {len(parts) - 3} more" if len(parts) > 3 else "")
+    return text or (str(e).splitlines() or [""])[0]
+
+
 def write_config(out_dir, args, script, device, **extra):
     """config.json: every resolved argument, the command line, versions, the device and the
     precision --amp resolved to on it, and any `extra` facts of the run; written first."""
@@ -305,16 +283,13 @@ def resume_from(path, restore):
     try:
         return restore(state)
     except (KeyError, RuntimeError, ValueError, TypeError) as e:
-        first = (str(e).splitlines() or [""])[0][:120]
-        raise UserError(f"{path} does not fit this run ({type(e).__name__}: {first}); {RESUME_ADVICE}") from None
+        raise UserError(f"{path} does not fit this run ({type(e).__name__}: {state_dict_error(e)[:300]}); "
+                        f"{RESUME_ADVICE}") from None
 
 
 # ---------------------------------------------------------------------------- optimisation
 
-# The supervised recipe (lr per 256 images, weight decay): supervised_baseline.py and
-# linear_eval.py --finetune share it, with the same epochs and augmentation, so that the label
-# study's two fully trained classifiers differ in their initialisation only.
-SUPERVISED_LR, SUPERVISED_WD = 0.1, 5e-4
+# SUPERVISED_LR, SUPERVISED_WD: the supervised recipe, in cli.py (the scripts' defaults).
 
 
 # ---------------------------------------------------------------------------- self-supervised training
@@ -465,17 +440,21 @@ def normalize_batch(x_uint8):
 
 
 @torch.no_grad()
-def extract_features(net, images, device, bs=512, dtype=None):
+def extract_features(net, images, device, bs=512, dtype=None, timed=None):
     """Features of uint8 images (N, 32, 32, 3) through `net` in eval mode, as float32 on the CPU.
-    dtype: autocast dtype (amp_dtype) or None for float32."""
+    dtype: autocast dtype (amp_dtype) or None for float32. timed(images, seconds): called once,
+    with the time of the second batch (the first pays for warm-up), to say how long the rest takes."""
     was_training = net.training
     net.eval()
     x = dataloader.to_tensor_batch(images)
     feats = []
     for i in range(0, len(x), bs):
+        t0 = time.monotonic()
         batch = normalize_batch(x[i:i + bs].to(device, non_blocking=True))
         with autocast(device, dtype):
-            feats.append(net(batch).float().cpu())
+            feats.append(net(batch).float().cpu())  # .cpu() waits for the device: the time is real
+        if timed and i == bs:
+            timed(len(batch), time.monotonic() - t0)
     net.train(was_training)
     return torch.cat(feats)  # (N, D)
 

@@ -138,8 +138,23 @@ def _download(data_dir):
     try:
         download_and_extract_archive(CIFAR10_URL, download_root=data_dir, md5=CIFAR10_MD5)
     except Exception as e:  # no network, a proxy, a full disk: all end in the same advice
+        _remove_partial_download(data_dir)
         raise DataError(f"could not download CIFAR-10 into {data_dir} ({type(e).__name__}: {e}). "
                         + _layout_help(data_dir)) from None
+
+
+def _remove_partial_download(data_dir):
+    """Leave nothing half-made: the partial archive, a half-extracted folder, and data_dir itself
+    when that leaves it empty (load_cifar10 made it for the download)."""
+    import shutil
+    archive = os.path.join(data_dir, os.path.basename(CIFAR10_URL))
+    if os.path.isfile(archive):
+        os.remove(archive)
+    shutil.rmtree(os.path.join(data_dir, BATCHES_DIR), ignore_errors=True)
+    try:
+        os.rmdir(data_dir)  # only if empty: a folder that held anything else stays
+    except OSError:
+        pass
 
 
 def _layout_help(data_dir):

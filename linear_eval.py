@@ -23,31 +23,21 @@ import copy
 import os
 import time
 
-import numpy as np
-import torch
-from torch import nn
-
-import augment
-import common
-import dataloader
-import diagnostics
-import logs
-import models
-from common import UserError
+import cli
 
 
 def build_parser():
-    p = common.script_parser(__doc__)
+    p = cli.script_parser(__doc__)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--ckpt", help="an encoder.pt, or a run directory holding one")
     src.add_argument("--random-init", action="store_true", help="evaluate an untrained encoder (needs --encoder)")
-    p.add_argument("--encoder", choices=models.ENCODERS, help="with --random-init: the encoder to build")
+    p.add_argument("--encoder", choices=cli.ENCODERS, help="with --random-init: the encoder to build")
     p.add_argument("--feature", choices=("h", "z"), default="h",
                    help="h = encoder output (the standard); z = projection-head output g(h) (default: h)")
-    p.add_argument("--label-fraction", type=common.fraction, default=1.0,
+    p.add_argument("--label-fraction", type=cli.fraction, default=1.0,
                    help="stratified fraction of the 50,000 labelled training images (default: 1.0)")
-    p.add_argument("--wd", type=common.nonneg_float,
-                   help=f"weight decay (default: 0; with --finetune {common.SUPERVISED_WD:g}, the supervised "
+    p.add_argument("--wd", type=cli.nonneg_float,
+                   help=f"weight decay (default: 0; with --finetune {cli.SUPERVISED_WD:g}, the supervised "
                         "baseline's)")
     p.add_argument("--train-aug", action="store_true",
                    help="train on augmented images (random crop + flip) through the frozen encoder every "
@@ -65,6 +55,22 @@ def build_parser():
                         "images, float16, with their labels) for the report's 2-D picture")
     p.set_defaults(epochs=100, bs=256, lr=None)
     return p
+
+
+if __name__ == "__main__":
+    build_parser().parse_args()  # -h and a mistyped flag answer here, before torch is imported (seconds)
+
+import numpy as np  # noqa: E402  (after the parse above)
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+import augment  # noqa: E402
+import common  # noqa: E402
+import dataloader  # noqa: E402
+import diagnostics  # noqa: E402
+import logs  # noqa: E402
+import models  # noqa: E402
+from common import UserError  # noqa: E402
 
 
 def load_encoder(args):
@@ -88,7 +94,7 @@ def load_encoder(args):
     try:
         encoder.load_state_dict(state["state_dict"], strict=True)
     except RuntimeError as e:
-        raise UserError(f"{path} does not fit a {state['encoder']}: {str(e).splitlines()[0]}") from None
+        raise UserError(f"{path} does not fit a {state['encoder']}: {common.state_dict_error(e)}") from None
     if args.feature == "z":
         head = trained_head(state)
         encoder = nn.Sequential(encoder, head)
@@ -102,6 +108,15 @@ def standardise(train, test):
     encoder (a random encoder's features are tiny, a trained ResNet's large)."""
     mean, std = train.mean(0), train.std(0) + 1e-6
     return (train - mean) / std, (test - mean) / std
+
+
+def run_dir(args):
+    """--out-dir, else the run directory of --ckpt, else runs/random_init_<encoder>."""
+    if args.out_dir:
+        return args.out_dir
+    if args.ckpt:
+        return args.ckpt if os.path.isdir(args.ckpt) else os.path.dirname(os.path.abspath(args.ckpt))
+    return os.path.join("runs", f"random_init_{args.encoder}")
 
 
 def result_name(args):
@@ -120,21 +135,18 @@ def main(args):
         args.lr = common.SUPERVISED_LR if args.finetune else 0.1
     if args.wd is None:
         args.wd = common.SUPERVISED_WD if args.finetune else 0.0
+    out = run_dir(args)
+    result_path = os.path.join(out, result_name(args))
+    diagnostics_path = os.path.join(out, "diagnostics.json")
+    measure_now = args.diagnostics and not args.finetune and not os.path.exists(diagnostics_path)
+    if measure_now or not os.path.exists(result_path):
+        common.check_writable(out)  # before the features are computed, not at the first save
     device = common.resolve_device(args.device)
     common.set_backends(args, device)
     dtype = common.amp_dtype(args.amp, device)  # for the encoder; the linear layer on fixed features stays float32
     common.seed_everything(args.seed)  # before any model is built: the random-init encoder too
     encoder, source, state = load_encoder(args)
     source["encoder_sha256"] = common.fingerprint(encoder.state_dict())
-    if args.out_dir:
-        out = args.out_dir
-    elif args.ckpt:
-        out = args.ckpt if os.path.isdir(args.ckpt) else os.path.dirname(os.path.abspath(args.ckpt))
-    else:
-        out = os.path.join("runs", f"random_init_{args.encoder}")
-    result_path = os.path.join(out, result_name(args))
-    diagnostics_path = os.path.join(out, "diagnostics.json")
-    measure_now = args.diagnostics and not args.finetune and not os.path.exists(diagnostics_path)
     if os.path.exists(result_path):
         print(f"{result_path} exists: {common.read_json(result_path)['test_acc']:.2f}% top-1; "
               + ("measuring the representation only" if measure_now else "nothing to do"))
@@ -180,7 +192,8 @@ def main(args):
         logs.say(f"features of {len(x_lab):,} labelled and {len(x_test):,} test images through the frozen "
                  f"{source['encoder']} (once)")
         t_feat = time.time()
-        f_lab = common.extract_features(encoder, x_lab, device, dtype=dtype)  # (N_lab, D), computed once
+        f_lab = common.extract_features(encoder, x_lab, device, dtype=dtype,  # (N_lab, D), computed once
+                                        timed=logs.say_time_left("features", len(x_lab) + len(x_test)))
         f_test = common.extract_features(encoder, x_test, device, dtype=dtype)  # (10000, D)
         logs.say(f"features computed in {time.time() - t_feat:.0f} s")
         f_lab, f_test = standardise(f_lab, f_test)
@@ -293,4 +306,4 @@ def sanity_check(after, before):
 
 
 if __name__ == "__main__":
-    raise SystemExit(common.run_cli(main, build_parser()))
+    raise SystemExit(common.run_cli(main, build_parser(), run_dir=run_dir))

@@ -8,6 +8,8 @@ the time left, and every number of metrics.jsonl also as TensorBoard events.
 
 Nothing here parses arguments, seeds or prints at import.
 """
+import glob
+import os
 import sys
 import time
 
@@ -52,16 +54,17 @@ class Progress:
     """When a training loop will finish, from the wall clock and a count of steps only: it reads
     no tensor, so it adds no host-device sync.
 
-    On a CPU the first estimate comes early (step): `early` steps after the first one, which pays
-    for warm-up and is not timed, and only for a run with at least `min_left` seconds to go. On a
+    On a CPU the first estimates come early (step): after each count of `early` steps past the
+    first one, which pays for warm-up and is not timed (a rough one from a single step, then a
+    better one), and only for a run with at least `min_left` seconds to go. On a
     GPU the host runs ahead of the queued work, so a time read inside an epoch says little: there
     the first estimate (eta) comes at the end of the first epoch, where the loop reads its loss
     and so waits for the GPU anyway.
     """
 
-    def __init__(self, total_steps, done_steps, device, early=10, min_left=60, clock=time.monotonic):
+    def __init__(self, total_steps, done_steps, device, early=(1, 10), min_left=60, clock=time.monotonic):
         self.left = total_steps - done_steps  # the steps this process will run
-        self.early = early if device.type == "cpu" else 0
+        self.early = (tuple(early) if isinstance(early, (tuple, list)) else (early,)) if device.type == "cpu" else ()
         self.min_left, self.clock = min_left, clock
         self.steps = self.images = 0
         self.t0 = clock()
@@ -76,12 +79,13 @@ class Progress:
             return None
         if self.steps == 1:
             self.mark = (self.clock(), self.images)
-        elif self.steps == 1 + self.early:
-            n, self.early = self.early, 0
+        elif self.steps == 1 + self.early[0]:
+            n, self.early = self.early[0], self.early[1:]
             t, images_then = self.mark
             seconds = max(self.clock() - t, 1e-9)
             if seconds * (self.left - 1 - n) / n >= self.min_left:
-                return f"first {n} steps timed: " + eta_text(n, self.left - 1, seconds, self.images - images_then)
+                timed = "first step timed (a rough guess)" if n == 1 else f"first {n} steps timed"
+                return f"{timed}: " + eta_text(n, self.left - 1, seconds, self.images - images_then)
         return None
 
     def eta(self, with_rate=False):
@@ -91,6 +95,25 @@ class Progress:
             return ""
         return eta_text(self.steps, self.left, max(self.clock() - self.t0, 1e-9),
                         self.images if with_rate else None)
+
+
+def say_time_left(what, total_images):
+    """A `timed` callback for common.extract_features: once the second batch is timed, say
+    '<what>: about 40 s at 1,500 img/s' for `total_images`, when that is longer than a few seconds."""
+    def timed(images, seconds):
+        left = seconds * total_images / max(images, 1)
+        if left >= 5:
+            say(f"{what}: about {duration_text(left)} at {images / max(seconds, 1e-9):,.0f} img/s")
+    return timed
+
+
+def kept_text(run_dir):
+    """What an interrupted run leaves to resume from, truthfully: the checkpoint in `run_dir` that
+    the same command resumes from, or that nothing was saved yet."""
+    saved = sorted(glob.glob(os.path.join(run_dir, "checkpoint*.pt"))) if run_dir else []
+    if saved:
+        return f"{saved[0]} holds the last finished epoch: start the same command again to resume from it"
+    return "no epoch had finished, so nothing was saved to resume from: the same command starts again from the beginning"
 
 
 class Scalars:

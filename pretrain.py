@@ -27,17 +27,7 @@ import shlex
 import sys
 import time
 
-import torch
-
-import augment
-import common
-import dataloader
-import dist
-import logs
-import methods
-import models
-import optim
-from common import UserError
+import cli
 
 # Settings that define what a run computes: a run directory holding other values for these
 # cannot be resumed with this command (the other flags -- workers, device -- may change).
@@ -53,7 +43,7 @@ RECIPES = {
 }
 
 
-class RecipeParser(common.Parser):
+class RecipeParser(cli.Parser):
     """The parser of pretrain.py: when --recipe NAME is on the command line, RECIPES[NAME] become
     the defaults before the flags are read, so an explicit flag overrides the recipe's value."""
 
@@ -67,56 +57,56 @@ class RecipeParser(common.Parser):
 
 
 def build_parser():
-    p = common.script_parser(__doc__, cls=RecipeParser)
+    p = cli.script_parser(__doc__, cls=RecipeParser)
     p.allow_abbrev = False  # so that --recipe is found before parsing (no --rec abbreviation)
     p.add_argument("--recipe", choices=tuple(RECIPES),
                    help="set the defaults of a named recipe: quick = " + " ".join(
                        f"--{k.replace('_', '-')} {v}" for k, v in RECIPES["quick"].items())
                    + " (a CPU-sized run; other flags still apply) (default: none)")
-    p.add_argument("--method", choices=methods.METHODS, default="simclr", help="objective (default: simclr)")
-    p.add_argument("--tau", type=common.positive_float,
+    p.add_argument("--method", choices=cli.METHODS, default="simclr", help="objective (default: simclr)")
+    p.add_argument("--tau", type=cli.positive_float,
                    help="temperature of the contrastive loss (default: 0.5 for simclr, SimCLR App. B.9; "
                         "0.2 for moco, MoCo v2; unused by byol)")
-    p.add_argument("--wd", type=common.nonneg_float,
+    p.add_argument("--wd", type=cli.nonneg_float,
                    help="weight decay (default: 5e-4 with sgd, the usual value for SGD on CIFAR; 1e-6 with lars, "
                         "SimCLR's (its CIFAR-10 command and App. B.9))")
-    p.add_argument("--warmup-epochs", type=common.nonneg_float, default=10,
+    p.add_argument("--warmup-epochs", type=cli.nonneg_float, default=10,
                    help="linear warm-up epochs, at most a tenth of the run (default: 10, SimCLR App. B.9)")
-    p.add_argument("--steps", type=common.positive_int,
+    p.add_argument("--steps", type=cli.positive_int,
                    help="train for this many optimiser steps instead of --epochs (the last epoch is cut "
                         "short): to compare settings at an equal number of updates (default: off)")
-    p.add_argument("--warmup-steps", type=common.nonneg_int,
+    p.add_argument("--warmup-steps", type=cli.nonneg_int,
                    help="linear warm-up in steps, instead of --warmup-epochs: runs compared at an equal "
                         "number of steps get an equal warm-up (default: off)")
-    p.add_argument("--encoder", choices=models.ENCODERS, default="resnet18", help="base encoder f (default: resnet18)")
-    p.add_argument("--head", choices=models.HEADS, default="bn",
+    p.add_argument("--encoder", choices=cli.ENCODERS, default="resnet18", help="base encoder f (default: resnet18)")
+    p.add_argument("--head", choices=cli.HEADS, default="bn",
                    help="projection head g: bn = Linear-BN-ReLU-Linear, nobn = without BN, none = loss on h "
                         "(default: bn)")
-    p.add_argument("--proj-dim", type=common.positive_int, default=128, help="output size of g (default: 128, SimCLR)")
-    p.add_argument("--hidden-dim", type=common.positive_int, help="hidden width of g (default: the encoder's feature size)")
-    p.add_argument("--aug", choices=tuple(augment.PRESETS), default="simclr",
+    p.add_argument("--proj-dim", type=cli.positive_int, default=128, help="output size of g (default: 128, SimCLR)")
+    p.add_argument("--hidden-dim", type=cli.positive_int, help="hidden width of g (default: the encoder's feature size)")
+    p.add_argument("--aug", choices=cli.AUG_PRESETS, default="simclr",
                    help="augmentation preset, see augment.PRESETS (default: simclr)")
     p.add_argument("--aug-backend", choices=("auto", "torchvision", "batched"), default="auto",
                    help="torchvision = per-image PIL pipeline in DataLoader workers; batched = whole batches "
                         "as tensors on the device; auto = batched (same ops, faster) (default: auto)")
-    p.add_argument("--small-crops", type=common.nonneg_int, default=0,
+    p.add_argument("--small-crops", type=cli.nonneg_int, default=0,
                    help="simclr: K extra low-resolution views per image (multi-crop, SwAV Sec. 3.2), each a "
                         "crop of 8-40%% of the image resized to --small-size; every view of an image is a "
                         "positive of every other (default: 0, SimCLR's two views)")
-    p.add_argument("--small-size", type=common.positive_int, default=16,
+    p.add_argument("--small-size", type=cli.positive_int, default=16,
                    help="side of the --small-crops views in pixels (default: 16, a quarter of a view's compute)")
-    p.add_argument("--neg-groups", type=common.positive_int, default=1,
+    p.add_argument("--neg-groups", type=cli.positive_int, default=1,
                    help="simclr: compute NT-Xent within k groups of bs/k images, so each anchor has 2bs/k - 2 "
                         "negatives while the batch, steps and lr stay (the negatives study) (default: 1)")
-    p.add_argument("--fraction", type=common.fraction, default=0.1,
+    p.add_argument("--fraction", type=cli.fraction, default=0.1,
                    help="stratified fraction of the 50,000 training images used (default: 0.1, the assignment's)")
-    p.add_argument("--knn-every", type=common.nonneg_int, default=10,
+    p.add_argument("--knn-every", type=cli.nonneg_int, default=10,
                    help="kNN monitor on the test split every N epochs and at the end; 0 = never (default: 10)")
-    p.add_argument("--queue-size", type=common.positive_int, default=1024,
+    p.add_argument("--queue-size", type=cli.positive_int, default=1024,
                    help="moco: negative keys in the queue, two per image (default: 1024 = the keys of 512 "
                         "images, about a tenth of the 10%% subset; MoCo's CIFAR-10 demo keeps 4096 for all "
                         "50,000 images); an image's own stale keys are never its negatives")
-    p.add_argument("--ema", type=common.fraction, default=0.99,
+    p.add_argument("--ema", type=cli.fraction, default=0.99,
                    help="moco: key-network momentum; byol: base target momentum, rising to 1 (default: 0.99)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA; the plain module is saved)")
     p.add_argument("--optimizer", choices=("sgd", "lars"), default="sgd",
@@ -132,11 +122,11 @@ def build_parser():
                    help="under torchrun: BatchNorm statistics over the global batch, SimCLR's global BN "
                         "(--no-sync-bn: per rank); MoCo's key network stays per rank for shuffle-BN. "
                         "No effect with one process (default: on)")
-    p.add_argument("--ckpt-every", type=common.positive_int, default=1,
+    p.add_argument("--ckpt-every", type=cli.positive_int, default=1,
                    help="write checkpoint.pt every N epochs and after the last; a resumed run restarts after the "
                         "last one written (default: 1; a ResNet-18 checkpoint is about 88 MB, which costs a "
                         "noticeable share of a short GPU epoch)")
-    p.add_argument("--dist-timeout", type=common.positive_int, default=1800,
+    p.add_argument("--dist-timeout", type=cli.positive_int, default=1800,
                    help="under torchrun: seconds a collective waits for a slow or lost rank before the job "
                         "fails (default: 1800)")
     p.add_argument("--print-config", action="store_true",
@@ -144,6 +134,22 @@ def build_parser():
                         "and exit without training; run_all.sh reads it")
     p.set_defaults(epochs=500, bs=256, lr=None)
     return p
+
+
+if __name__ == "__main__":
+    build_parser().parse_args()  # -h and a mistyped flag answer here, before torch is imported (seconds)
+
+import torch  # noqa: E402  (after the parse above)
+
+import augment  # noqa: E402
+import common  # noqa: E402
+import dataloader  # noqa: E402
+import dist  # noqa: E402
+import logs  # noqa: E402
+import methods  # noqa: E402
+import models  # noqa: E402
+import optim  # noqa: E402
+from common import UserError  # noqa: E402
 
 
 # --lr when not given, by (--optimizer, --lr-scaling): SGD's 0.12 per 256 images is this
@@ -189,6 +195,7 @@ def check_args(a):
     if a.wd is None:
         a.wd = DEFAULT_WD[a.optimizer]
     a.out_dir = a.out_dir or default_out_dir(a)
+    common.check_writable(a.out_dir)  # before any work, not at the first save
 
 
 def check_resumable(out_dir, args):

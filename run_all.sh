@@ -4,9 +4,10 @@
 #
 #   bash run_all.sh                    # the full grid (ResNet-18, 500 epochs; needs a GPU)
 #   bash run_all.sh --quick            # the same grid sized for a 2-core CPU (convnet, few epochs)
-#   bash run_all.sh --smoke --data-dir tests/data   # every stage on a tiny budget (tests, CI)
+#   bash run_all.sh --smoke --only label            # every script on a tiny budget, safe on any data
 #   bash run_all.sh --only tau,head --seeds 3       # some studies, each run with seeds 0, 1, 2
-#   bash run_all.sh --quick --dry-run  # list the runs and their commands, run nothing
+#   bash run_all.sh --quick --dry-run  # what is recorded, what is left to run, about how long
+#   bash run_all.sh --quick --results my_results   # grow a private copy of results/quick
 #   bash run_all.sh --gpus 0,1,2,3     # independent runs side by side, one per GPU
 #   bash run_all.sh --list > jobs.txt  # one self-contained command line per run, for xargs -P or
 #                                      # a SLURM job array; then `bash run_all.sh` writes the report
@@ -18,7 +19,9 @@
 # Runs go to runs/<grid>/; each finished run's small records (config, metrics, evaluation
 # JSONs; no weights) are copied to results/<grid>/runs/, from which report.py writes
 # results/<grid>/REPORT.md. A run whose records are there is not trained again, so committed
-# records let a long grid be finished piece by piece, in several sittings.
+# records let a long grid be finished piece by piece, in several sittings. --results DIR sends
+# the records and the report to DIR instead (a new DIR starts as a copy of results/<grid>/).
+# --dry-run, --list and -h change no file.
 #
 # A run is its pre-training and the evaluations of its encoder (the label study's evaluations of
 # the default encoder belong to the default run), so runs depend on nothing but themselves:
@@ -27,7 +30,8 @@
 # && ...`. --optimizer lars pre-trains with LARS (runs/<grid>_lars/, results/<grid>_lars/, so
 # the SGD grid stays as it is); --bss sets the batch sizes of the bs and bs_steps studies.
 #
-# Options: --quick | --smoke, --only STUDY[,STUDY], --seeds K, --first-seed S (seeds S..S+K-1;
+# Options: --quick | --smoke (2 pre-training steps per run, few labels: safe on any data),
+# --results DIR, --only STUDY[,STUDY], --seeds K, --first-seed S (seeds S..S+K-1;
 # two invocations on different seeds may run at once), --encoders NAME[,NAME] (those of
 # the encoder and floor studies), --data-dir DIR, --device D, --no-download, --python PATH
 # (default: $PYTHON, else the first of python3 and python that can import torch), --dry-run
@@ -37,7 +41,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 GRID=full; ONLY=""; SEEDS=1; FIRST_SEED=0; ONLY_ENCODERS=""; ESTIMATE=1; DATA_DIR=data; DRY=0; DEVICE=auto; EXTRA=(); PT_EXTRA=(); PY="${PYTHON:-}"
-MODE=seq; GPU_IDS=(); OPTIMIZER=sgd; BSS_FLAG=""
+MODE=seq; GPU_IDS=(); OPTIMIZER=sgd; BSS_FLAG=""; RESULTS=""
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 die() { echo "run_all.sh: error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -48,6 +52,7 @@ while [ $# -gt 0 ]; do
     --seeds) [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "--seeds needs a whole number >= 1"; SEEDS="$2"; shift ;;
     --first-seed) [[ "${2:-}" =~ ^[0-9]+$ ]] || die "--first-seed needs a whole number >= 0"; FIRST_SEED="$2"; shift ;;
     --data-dir) [ $# -ge 2 ] || die "--data-dir needs a folder"; DATA_DIR="$2"; shift ;;
+    --results) [ -n "${2:-}" ] || die "--results needs a folder"; RESULTS="$2"; shift ;;
     --device) [ $# -ge 2 ] || die "--device needs auto, cpu or cuda"; DEVICE="$2"; shift ;;
     --python) [ $# -ge 2 ] || die "--python needs an interpreter"; PY="$2"; shift ;;
     --encoders) [ $# -ge 2 ] || die "--encoders needs a list of encoders"; ONLY_ENCODERS="$2"; shift ;;
@@ -101,9 +106,11 @@ case "$GRID" in
   full)  ENC=resnet18; EPOCHS=500; BS=256; KNN=50; LIN_EPOCHS=100; SUP_EPOCHS=100 ;;
   quick) ENC=convnet;  EPOCHS=10;  BS=256; KNN=5;  LIN_EPOCHS=30;  SUP_EPOCHS=10
          ENCODERS=(convnet resnet18) ;;  # ResNet-34/50 take hours per run on a 2-core CPU
+  # smoke: plumbing only, a bounded budget on any data (the tests' 80 images or all of CIFAR-10):
+  # every pre-training stops after 2 steps, the label study uses 1% and 2% of the labels
   smoke) ENC=convnet;  EPOCHS=1;   BS=16;  KNN=1;  LIN_EPOCHS=2;   SUP_EPOCHS=1
-         ENCODERS=(convnet resnet18); BSS=(8 16); FRACTIONS=(0.5 1.0); LABEL_FRACTIONS=(0.5 1.0)
-         EXTRA+=(--workers 0); PT_EXTRA=(--queue-size 64) ;;
+         ENCODERS=(convnet resnet18); BSS=(8 16); FRACTIONS=(0.5 1.0); LABEL_FRACTIONS=(0.01 0.02)
+         EXTRA+=(--workers 0); PT_EXTRA=(--queue-size 64 --steps 2 --warmup-steps 1) ;;
 esac
 if [ -n "$ONLY_ENCODERS" ]; then
   for e in ${ONLY_ENCODERS//,/ }; do
@@ -117,7 +124,24 @@ FRACTION=${FRACTIONS[0]}
 TAG=$GRID; OPT_SUFFIX=""
 if [ "$OPTIMIZER" = lars ]; then TAG=${GRID}_lars; OPT_SUFFIX=_lars; PT_EXTRA+=(--optimizer lars); fi
 ROOT=runs/$TAG
-RECORDS=results/$TAG/runs  # the small records of every finished run, which the report reads
+# The small records of every finished run, which the report reads. A new --results folder
+# starts as a copy of the committed records (read in place by the commands that write nothing).
+RESULTS=${RESULTS:-results/$TAG}
+RESULTS=${RESULTS%/}
+RECORDS=$RESULTS/runs
+READ_ONLY=0; { [ "$DRY" = 1 ] || [ "$MODE" = list ]; } && READ_ONLY=1
+if [ ! -d "$RECORDS" ] && [ -d "results/$TAG/runs" ] && [ "$RESULTS" != "results/$TAG" ]; then
+  if [ "$READ_ONLY" = 1 ]; then
+    RECORDS=results/$TAG/runs
+  else
+    { mkdir -p "$RESULTS" && cp -R "results/$TAG/runs" "$RECORDS"; } 2>/dev/null \
+      || die "cannot write to $RESULTS; choose another --results"
+    echo "$RESULTS starts from a copy of the records in results/$TAG/runs"
+  fi
+fi
+if [ "$READ_ONLY" = 0 ]; then
+  mkdir -p "$RECORDS" 2>/dev/null && [ -w "$RECORDS" ] || die "cannot write to $RECORDS; choose another --results"
+fi
 COMMON=(--data-dir "$DATA_DIR" --device "$DEVICE" "${EXTRA[@]}")
 
 # The data, prepared once here (downloaded or decoded) before any run starts: side-by-side runs
@@ -142,9 +166,20 @@ DEFAULT_STEM=${DEFAULT_NAME%_s0"$OPT_SUFFIX"}  # the default run of seed S is ${
 [ "$GRID" = smoke ] && { REF_STEPS=2; REF_WARMUP=1; }
 
 # ------------------------------------------------------------------ running one thing
-WORK=$(mktemp); trap 'rm -f "$WORK"' EXIT  # dry run: one line per script run, for the estimate
-work() {  # work ENCODER PRETRAIN_IMAGES FORWARD_IMAGES TRAIN_IMAGES (bench.py --estimate reads them)
-  [ "$DRY" = 1 ] && echo "$*" >> "$WORK"
+WORK=$(mktemp); trap 'rm -f "$WORK"' EXIT  # dry run: one line per script run to do, for the estimate
+COST=""  # the work of the next step: ENCODER PRETRAIN_IMAGES FORWARD_IMAGES TRAIN_IMAGES (bench.py --estimate)
+cost() { COST="$*"; }
+declare -A COUNTED RUNS_LEFT; N_RECORDED=0; N_DONE=0; N_TO_RUN=0  # the dry run's tally of script runs, each once
+tally() {  # tally recorded|done|run DIR DONE_FILE...: a recorded run to train again is moved to run
+  local what=$1 dir=$2 f; shift 2
+  for f in "$@"; do
+    case ${COUNTED[$dir/$f]:-} in "$what") continue ;; recorded) N_RECORDED=$((N_RECORDED - 1)) ;;
+                                  done) N_DONE=$((N_DONE - 1)) ;; esac
+    COUNTED[$dir/$f]=$what
+    case $what in recorded) N_RECORDED=$((N_RECORDED + 1)) ;; done) N_DONE=$((N_DONE + 1)) ;;
+                  run) N_TO_RUN=$((N_TO_RUN + 1)); RUNS_LEFT[${JOB:-$dir}]=1  # a run: what --list prints as one line
+                       [ -n "$COST" ] && echo "$COST" >> "$WORK" ;; esac
+  done
   return 0
 }
 subset() { echo $(( $(awk "BEGIN { printf \"%d\", 50000 * $1 + 0.5 }") )); }  # images in a fraction of the training split
@@ -152,7 +187,7 @@ declare -A SEEN  # runs already listed or run by this invocation
 wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
 note_study() {  # studies.tsv: which run belongs to which study (the report reads it)
-  [ "$DRY" = 1 ] && return 0
+  [ "$READ_ONLY" = 1 ] && return 0
   mkdir -p "$RECORDS"
   grep -qxF "$1	$2" "$RECORDS/studies.tsv" 2>/dev/null || printf '%s\t%s\n' "$1" "$2" >> "$RECORDS/studies.tsv"
 }
@@ -166,6 +201,7 @@ record() {  # copy a run's small records (never weights or checkpoints) next to 
   # A record already there is kept: a recorded run trained again for an evaluation it lacks (the
   # probe on z, the label study) keeps the config and metrics its recorded results came from.
   local dir=$1 dest="$RECORDS/$(basename "$1")"
+  [ "$READ_ONLY" = 1 ] && return 0
   mkdir -p "$dest"
   for f in config.json metrics.jsonl linear_eval.json linear_eval_z.json finetune.json supervised.json \
            diagnostics.json features_test.npz retrieval.npz; do
@@ -187,7 +223,14 @@ queue() {  # queue DIR DONE_FILE COMMAND...: add a step to the current job (once
 
 step() {  # step DIR DONE_FILE COMMAND...: run COMMAND unless DONE_FILE is in DIR or its records
   local dir=$1 done_file=$2; shift 2
-  if [ "$DRY" = 1 ]; then echo "  $*"; return 0; fi
+  if [ "$DRY" = 1 ]; then
+    if [ "${COUNTED[$dir/$done_file]:-}" = run ]; then :  # listed above already
+    elif [ -e "$dir/$done_file" ]; then echo "  done: $dir/$done_file"; tally done "$dir" "$done_file"
+    elif recorded "$(basename "$dir")" "$done_file"; then echo "  recorded: $RECORDS/$(basename "$dir")/$done_file"
+      tally recorded "$dir" "$done_file"
+    else echo "  $*"; tally run "$dir" "$done_file"; fi
+    COST=""; return 0
+  fi
   if [ -e "$dir/$done_file" ]; then echo "  done: $dir/$done_file"; record "$dir"; return 0; fi
   if recorded "$(basename "$dir")" "$done_file"; then echo "  recorded: $RECORDS/$(basename "$dir")/$done_file"; return 0; fi
   if [ "$MODE" != seq ] && [ -z "${IN_JOB:-}" ]; then queue "$dir" "$done_file" "$@"; echo "  queued: $*"; return 0; fi
@@ -230,31 +273,32 @@ pretrain() {
       --head "$head" --aug "$aug" "${tau_flag[@]}" --bs "$bs" --fraction "$frac" "${length_flags[@]}" \
       --knn-every "$KNN" --seed "$seed" --out-dir "$dir")
   DEFAULT_DIR=$dir
-  if [ -z "${SEEN[$name]:-}" ]; then
-    local n; n=$(subset "$frac")
-    local run_steps=${steps:-$((epochs * (n / bs)))} run_epochs=$epochs
-    [ -n "$steps" ] && run_epochs=$(( (steps + n / bs - 1) / (n / bs) ))
-    work "$enc" $((run_steps * bs)) $(( (run_epochs / KNN + 1) * 15000 )) 0  # kNN: 5,000 bank + 10,000 test
-    work "$enc" 0 $(( 50000 + 10000 + 11000 )) 0  # linear evaluation: features, diagnostics, retrieval
-  fi
-  [ -n "$study" ] && [ "$study" = head ] && work "$enc" 0 60000 0  # the probe on z
+  local n; n=$(subset "$frac")
+  local run_steps=${steps:-$((epochs * (n / bs)))} run_epochs=$epochs
+  [ -n "$steps" ] && run_epochs=$(( (steps + n / bs - 1) / (n / bs) ))
+  PT_COST="$enc $((run_steps * bs)) $(( (run_epochs / KNN + 1) * 15000 )) 0"  # kNN: 5,000 bank + 10,000 test
   [ -n "$study" ] && note_study "$study" "$name"
   echo "[${study:-label}] $name"
   local evals=(linear_eval.json); [ "$study" = head ] && evals+=(linear_eval_z.json)
-  if [ "$DRY" = 0 ] && [ ! -e "$dir/encoder.pt" ] && recorded "$name" "${evals[@]}"; then
-    echo "  recorded: $RECORDS/$name"; return 0
+  if [ ! -e "$dir/encoder.pt" ] && recorded "$name" "${evals[@]}"; then
+    echo "  recorded: $RECORDS/$name"
+    [ "$DRY" = 1 ] && tally recorded "$dir" encoder.pt "${evals[@]}"
+    return 0
   fi
   if [ -n "${SEEN[$name]:-}" ]; then
     echo "  (the same run as above)"
   else
     SEEN[$name]=1
+    cost "$PT_COST"
     step "$dir" encoder.pt "${PT_CMD[@]}"
     local features=()  # the 2-D picture's features: of the default run's first seed only (1 MB each)
     [ "$name" = "$DEFAULT_NAME" ] && features=(--save-features)
+    cost "$enc" 0 $(( 50000 + 10000 + 11000 )) 0  # linear evaluation: features, diagnostics, retrieval
     step "$dir" linear_eval.json "$PY" linear_eval.py "${COMMON[@]}" --ckpt "$dir" --epochs "$LIN_EPOCHS" \
       --seed "$seed" --diagnostics "${features[@]}"
   fi
   if [ "$study" = head ]; then
+    cost "$enc" 0 60000 0  # the probe on z
     step "$dir" linear_eval_z.json "$PY" linear_eval.py "${COMMON[@]}" --ckpt "$dir" --feature z \
       --epochs "$LIN_EPOCHS" --seed "$seed"
   fi
@@ -266,9 +310,9 @@ floor() {
   JOB=$dir
   [ "$2" = "$ENC" ] && [ "$3" = 0 ] && features=(--save-features)
   note_study "$1" "${dir#"$ROOT"/}"
-  [ -z "${SEEN[$dir]:-}" ] && work "$2" 0 71000 0
   SEEN[$dir]=1
   echo "[$1] random-init $2"
+  cost "$2" 0 71000 0
   step "$dir" linear_eval.json "$PY" linear_eval.py "${COMMON[@]}" --random-init --encoder "$2" \
     --epochs "$LIN_EPOCHS" --seed "$3" --diagnostics "${features[@]}" --out-dir "$dir"
 }
@@ -297,7 +341,7 @@ for seed in $(seq "$FIRST_SEED" $((FIRST_SEED + SEEDS - 1))); do
   done; fi
   if wanted label; then
     pretrain "" "$seed"  # the default encoder that the label study evaluates
-    DEFAULT_PT=("${PT_CMD[@]}")
+    DEFAULT_PT=("${PT_CMD[@]}"); DEFAULT_COST=$PT_COST
     for lf in "${LABEL_FRACTIONS[@]}"; do
       echo "[label] label fraction $lf, seed $seed"
       for kind in supervised linear finetune random-init; do
@@ -312,14 +356,15 @@ for seed in $(seq "$FIRST_SEED" $((FIRST_SEED + SEEDS - 1))); do
           linear) done_file=linear_eval.json ;; finetune) done_file=finetune.json ;;
           supervised) done_file=supervised.json ;; random-init) done_file=linear_eval.json ;;
         esac
-        if [ "$DRY" = 0 ] && { [ "$kind" = linear ] || [ "$kind" = finetune ]; } \
+        if { [ "$kind" = linear ] || [ "$kind" = finetune ]; } \
            && ! recorded "${dir#"$ROOT"/}" "$done_file" && [ ! -e "$dir/$done_file" ]; then
+          cost "$DEFAULT_COST"
           step "$DEFAULT_DIR" encoder.pt "${DEFAULT_PT[@]}"  # a recorded default run has no weights here
         fi
         lab=$(subset "$lf")
         case $kind in
-          supervised|finetune) work "$ENC" 0 10000 $((ep * lab)) ;;
-          *) work "$ENC" 0 $((lab + 10000)) 0 ;;
+          supervised|finetune) cost "$ENC" 0 10000 $((ep * lab)) ;;
+          *) cost "$ENC" 0 $((lab + 10000)) 0 ;;
         esac
         case $kind in
           supervised) step "$dir" supervised.json "$PY" supervised_baseline.py "${COMMON[@]}" --encoder "$ENC" \
@@ -344,8 +389,12 @@ for seed in $(seq "$FIRST_SEED" $((FIRST_SEED + SEEDS - 1))); do
 done
 
 if [ "$DRY" = 1 ]; then
-  echo "(dry run: nothing was run) $(wc -l < "$WORK" | tr -d ' ') script runs"
-  if [ "$ESTIMATE" = 1 ] && [ "$GRID" != smoke ] && [ -s "$WORK" ]; then
+  done_text=""; [ "$N_DONE" = 0 ] || done_text=", $N_DONE done in $ROOT (records not yet copied)"
+  runs_text=""; [ "$N_TO_RUN" = 0 ] || runs_text=" (${#RUNS_LEFT[@]} run$( [ ${#RUNS_LEFT[@]} = 1 ] || echo s ), the lines of --list)"
+  echo "(dry run: nothing was run) $((N_RECORDED + N_DONE + N_TO_RUN)) script runs: $N_RECORDED recorded in $RECORDS$done_text, $N_TO_RUN to run$runs_text"
+  if [ "$N_TO_RUN" = 0 ]; then
+    echo "nothing to run: the same command without --dry-run rebuilds the report from the records"
+  elif [ "$ESTIMATE" = 1 ] && [ "$GRID" != smoke ]; then
     echo "timing one pre-training step per encoder for the estimate (--no-estimate skips it) ..."
     "$PY" bench.py --estimate "$WORK" --device "$DEVICE" 2>/dev/null || echo "(no estimate: the timing step failed)"
   fi
@@ -392,5 +441,5 @@ if [ "$MODE" = gpus ]; then  # the runs side by side, one per GPU; a new one sta
   while [ ${#GPU_OF[@]} -gt 0 ]; do finish_one; done
   [ "$FAILED_RUNS" = 0 ] || die "$FAILED_RUNS run(s) failed (see the FAILED files and logs named above)"
 fi
-"$PY" report.py "$RECORDS" --out "results/$TAG"
-echo "report: results/$TAG/REPORT.md"
+"$PY" report.py "$RECORDS" --out "$RESULTS"
+echo "report: $RESULTS/REPORT.md"

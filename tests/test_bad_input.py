@@ -485,3 +485,93 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_data, tmp_path, caps
     assert ckpt["epoch"] == 1
     assert len(Path(out, "metrics.jsonl").read_text().splitlines()) == 1
     assert not os.path.exists(os.path.join(out, "encoder.pt"))
+
+
+# ---------------------------------------------------------------------------- unwritable run directory
+
+def _unwritable(tmp_path, how):
+    if how == "under_a_file":  # a folder that cannot be made: its parent is a file
+        (tmp_path / "a_file").write_text("")
+        return str(tmp_path / "a_file" / "run"), "is a file"
+    return "/proc/no_such_folder/run", "cannot write to /proc/no_such_folder/run"  # not writable, even for root
+
+
+@pytest.mark.parametrize("how", ["under_a_file", "proc"])
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_unwritable_out_dir_is_refused_before_any_work(script, how, finished, tiny_data, tmp_path, capsys,
+                                                       monkeypatch):
+    """One line naming the folder and --out-dir, before the data is even loaded."""
+    def no_work(args):
+        raise AssertionError("data loaded before the run directory was checked")
+    monkeypatch.setattr(common, "load_data", no_work)
+    out, needle = _unwritable(tmp_path, how)
+    argv = {"pretrain": pretrain_argv(tiny_data[0], out),
+            "linear_eval": ["--data-dir", tiny_data[0], *CPU, "--ckpt", finished, "--epochs", "1", "--out-dir", out],
+            "supervised_baseline": ["--data-dir", tiny_data[0], *CPU, "--encoder", "convnet", "--epochs", "1",
+                                    "--out-dir", out]}[script]
+    assert_one_line_exit_2(SCRIPTS[script], argv, capsys, needle, "--out-dir")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to a read-only folder")
+def test_linear_eval_of_a_read_only_run_is_refused_before_the_features(finished, tiny_data, tmp_path, capsys,
+                                                                       monkeypatch):
+    run = tmp_path / "ro"
+    shutil.copytree(finished, run)
+    os.remove(run / "linear_eval.json")
+    run.chmod(0o555)
+    monkeypatch.setattr(common, "load_data", lambda args: (_ for _ in ()).throw(AssertionError("data loaded")))
+    try:
+        assert_one_line_exit_2(linear_eval, ["--data-dir", tiny_data[0], *CPU, "--ckpt", str(run), "--epochs", "1"],
+                               capsys, f"cannot write to {run}", "--out-dir")
+    finally:
+        run.chmod(0o755)
+
+
+def test_check_writable_leaves_nothing_behind(tmp_path):
+    common.check_writable(str(tmp_path / "new" / "run"))
+    common.check_writable(str(tmp_path))
+    assert os.listdir(tmp_path) == []
+
+
+def test_state_dict_that_does_not_fit_says_what_is_missing_and_unexpected(finished, tiny_data, tmp_path, capsys):
+    """One line naming the keys, not torch's first line 'Error(s) in loading state_dict for ...:'."""
+    state = torch.load(os.path.join(finished, "encoder.pt"), weights_only=False)
+    weights = state["state_dict"]
+    first = next(iter(weights))
+    weights["extra.weight"] = weights.pop(first)
+    path = tmp_path / "encoder.pt"
+    torch.save(state, path)
+    msg = assert_one_line_exit_2(linear_eval, ["--data-dir", tiny_data[0], *CPU, "--ckpt", str(path), "--epochs", "1",
+                                               "--out-dir", str(tmp_path / "eval")], capsys, "does not fit a convnet")
+    assert f"missing keys: {first}" in msg and "unexpected keys: extra.weight" in msg
+    assert not msg.rstrip().endswith(":")
+
+
+def test_state_dict_error_keeps_one_line_for_many_keys():
+    e = RuntimeError('Error(s) in loading state_dict for ResNet:\n\tMissing key(s) in state_dict: "a", "b", "c", '
+                     '"d", "e". \n\tsize mismatch for fc.weight: copying a param with shape torch.Size([10, 4]) from '
+                     'checkpoint, the shape in current model is torch.Size([10, 8]).')
+    text = common.state_dict_error(e)
+    assert "\n" not in text and text.startswith("missing keys: a, b, c (+2 more); size mismatch for fc.weight")
+
+
+# ---------------------------------------------------------------------------- Ctrl-C
+
+@pytest.mark.parametrize("after_steps,kept", [(2, "nothing was saved to resume from"),
+                                              (7, "checkpoint.pt holds the last finished epoch")])
+def test_ctrl_c_says_truthfully_what_was_kept(after_steps, kept, tiny_data, tmp_path, capsys, monkeypatch):
+    """Interrupted in the first epoch (5 steps an epoch) there is nothing to resume; in the
+    second, checkpoint.pt holds the first."""
+    real, calls = common.ssl_step, []
+
+    def step(*a, **k):
+        calls.append(1)
+        if len(calls) > after_steps:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+    monkeypatch.setattr(common, "ssl_step", step)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        common.run_cli(pretrain.main, pretrain.build_parser(), pretrain_argv(tiny_data[0], str(tmp_path / "r"), epochs=2))
+    err = lines(capsys.readouterr().err)
+    assert e.value.code == 130 and len(err) == 1 and kept in err[0], err

@@ -366,3 +366,25 @@ def test_missing_batch_file(tmp_path, arrays, no_download):
     os.remove(os.path.join(root, "cifar-10-batches-py", "test_batch"))
     with pytest.raises(dataloader.DataError, match="test_batch"):
         dataloader.load_cifar10(root, download=False)
+
+
+def test_failed_download_leaves_nothing_behind(tmp_path, monkeypatch):
+    """A download cut off half-way (no network, full disk): no empty data folder, no partial archive."""
+    import torchvision.datasets.utils as tv_utils
+
+    def cut_off(url, download_root, md5=None):
+        with open(os.path.join(download_root, os.path.basename(url)), "wb") as f:
+            f.write(b"half an archive")
+        os.makedirs(os.path.join(download_root, dataloader.BATCHES_DIR))
+        raise OSError("connection reset")
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", cut_off)
+    data = tmp_path / "data"
+    with pytest.raises(dataloader.DataError, match="could not download"):
+        dataloader.load_cifar10(str(data), download=True)
+    assert not data.exists()
+    kept = tmp_path / "mine"  # a folder that already held something keeps it, and only it
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    with pytest.raises(dataloader.DataError):
+        dataloader.load_cifar10(str(kept), download=True)
+    assert os.listdir(kept) == ["notes.txt"]

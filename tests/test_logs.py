@@ -8,6 +8,7 @@ import functools
 import os
 import sys
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -187,3 +188,69 @@ def test_pretrain_prints_the_cpu_hint_before_loading_data(tiny_data, tmp_path, c
         run_main(pretrain, argv)
     assert pretrain.CPU_COMMAND in capsys.readouterr().out
     assert not os.path.exists(tmp_path / "run")
+
+
+# ---------------------------------------------------------------------------- no silent minutes
+
+def test_progress_gives_a_rough_estimate_after_one_timed_step_then_a_better_one():
+    """By default on a CPU: after the step past the first (a ResNet-18 step can take 20 s, so ten
+    of them are minutes of silence), then again after ten."""
+    clock = Clock()
+    p = logs.Progress(total_steps=1000, done_steps=0, device=CPU, clock=clock)
+    clock.now += 60
+    assert p.step(256) is None
+    lines = []
+    for _ in range(20):
+        clock.now += 2.0
+        lines.append(p.step(256))
+    early = [(i, line) for i, line in enumerate(lines) if line]
+    assert [i for i, _ in early] == [0, 9]  # after 1, then 10, steps past the first
+    assert early[0][1] == "first step timed (a rough guess): about 33 min to go at 128 img/s"  # 998 left at 2 s
+    assert early[1][1].startswith("first 10 steps timed: about 33 min")
+
+
+def test_say_time_left_of_the_features(capsys):
+    logs.say_time_left("features", 60_000)(500, 2.0)  # 250 img/s: 4 minutes for 60,000 images
+    logs.say_time_left("features", 1_000)(500, 2.0)  # 4 s: not worth a line
+    assert capsys.readouterr().out.splitlines() == ["features: about 4 min at 250 img/s"]
+
+
+def test_extract_features_times_its_second_batch():
+    timed = []
+    images = np.zeros((1100, 32, 32, 3), dtype=np.uint8)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 4))
+    feats = common.extract_features(net, images, CPU, bs=512, timed=lambda n, s: timed.append((n, s)))
+    assert feats.shape == (1100, 4) and len(timed) == 1 and timed[0][0] == 512 and timed[0][1] > 0
+
+
+def test_linear_eval_says_how_long_the_features_take(tiny_data, tmp_path, monkeypatch):
+    asked = []
+    monkeypatch.setattr(logs, "say_time_left", lambda what, total: asked.append((what, total)))
+    run_main(linear_eval, ["--data-dir", tiny_data[0], "--no-download", "--device", "cpu", "--workers", "0",
+                           "--random-init", "--encoder", "convnet", "--epochs", "1", "--bs", "16",
+                           "--out-dir", str(tmp_path / "rand")])
+    assert asked == [("features", 80 + 40)]  # every image the features are computed of
+
+
+def test_supervised_baseline_says_what_it_trains(tiny_data, tmp_path, capsys):
+    run_main(supervised_baseline, ["--data-dir", tiny_data[0], "--no-download", "--device", "cpu", "--workers", "0",
+                                   "--encoder", "convnet", "--epochs", "2", "--bs", "16",
+                                   "--out-dir", str(tmp_path / "sup")])
+    out = capsys.readouterr().out
+    assert "supervised convnet: 80 labelled images, 2 epochs of 5 steps" in out
+    assert "sized for a CPU" not in out  # the convnet is the CPU-sized encoder
+
+
+def test_supervised_cpu_hint_before_loading_data(tiny_data, tmp_path, capsys, monkeypatch):
+    def stop(args):
+        raise Stop
+    monkeypatch.setattr(common, "load_data", stop)
+    with pytest.raises(Stop):
+        run_main(supervised_baseline, ["--data-dir", tiny_data[0], "--no-download", "--device", "cpu",
+                                       "--label-fraction", "0.1", "--out-dir", str(tmp_path / "sup")])
+    out = capsys.readouterr().out
+    assert "resnet18 on a CPU trains for hours" in out
+    assert out.strip().endswith(supervised_baseline.CPU_COMMAND + " --label-fraction 0.1 --data-dir " + tiny_data[0])
+    args = supervised_baseline.build_parser().parse_args(["--encoder", "convnet"])
+    assert supervised_baseline.cpu_hint(args, CPU) is None and supervised_baseline.cpu_hint(
+        supervised_baseline.build_parser().parse_args([]), CUDA) is None

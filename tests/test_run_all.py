@@ -6,6 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+
+from pathlib import Path
 
 import pytest
 
@@ -14,9 +17,14 @@ from conftest import ROOT, fake_cifar, write_batches
 STUDIES = ("aug", "encoder", "tau", "bs", "bs_steps", "head", "method", "fraction", "fraction_steps", "label")
 
 
-def run_all(*flags, cwd=ROOT, env=None, estimate=False):
+def run_all(*flags, cwd=None, env=None, estimate=False):
+    """run_all.sh with `flags` in `cwd`; by default in a folder of links to the scripts and no
+    records, so that the dry run lists every run of the grid whatever results/ holds."""
     if "--dry-run" in flags and not estimate:
         flags += ("--no-estimate",)  # the estimate times a training step: one test checks it
+    if cwd is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            return run_all(*flags, cwd=str(_work_copy(tmp)), env=env, estimate=True)
     return subprocess.run(["bash", os.path.join(cwd, "run_all.sh"), *flags], cwd=cwd,
                           capture_output=True, text=True, timeout=1800, env=env)
 
@@ -80,11 +88,11 @@ def _bin_with(tmp_path, **programs):
     folder = tmp_path / "bin"
     folder.mkdir(parents=True)
     for name, body in programs.items():
-        if os.path.isabs(body):
-            os.symlink(body, folder / name)
-        else:
-            (folder / name).write_text("#!/bin/sh\n" + body + "\n")
-            (folder / name).chmod(0o755)
+        # an interpreter is called through a script, not a symlink: a symlinked venv python
+        # looks for pyvenv.cfg beside the link, finds none and loses the venv's packages
+        text = f'exec "{body}" "$@"' if os.path.isabs(body) else body
+        (folder / name).write_text("#!/bin/sh\n" + text + "\n")
+        (folder / name).chmod(0o755)
     return {**os.environ, "PATH": f"{folder}:/usr/bin:/bin"}
 
 
@@ -107,7 +115,9 @@ def test_interpreter_is_one_that_has_torch(tmp_path):
 def test_encoders_flag_limits_the_encoder_and_floor_studies():
     out = run_all("--dry-run", "--quick", "--only", "floor,encoder", "--encoders", "convnet", "--seeds", "2")
     assert out.returncode == 0, out.stderr
-    assert "resnet18" not in out.stdout and out.stdout.count("--random-init --encoder convnet") == 4
+    # the floor and encoder studies share each seed's random-init run: its command is listed once
+    assert "resnet18" not in out.stdout and out.stdout.count("--random-init --encoder convnet") == 2
+    assert out.stdout.count("[encoder] random-init convnet") == 2
     bad = run_all("--dry-run", "--encoders", "vgg")
     assert bad.returncode == 2 and "vgg" in bad.stderr
 
@@ -118,7 +128,8 @@ def test_dry_run_counts_the_runs_and_estimates_their_time():
     out = run_all("--dry-run", "--quick", "--only", "tau", "--device", "cpu", estimate=True)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
-    assert "10 script runs" in lines[-3]  # 5 temperatures: pre-training + linear evaluation each
+    # 5 temperatures: pre-training + linear evaluation each, none of them recorded in this folder
+    assert lines[-3].endswith("10 script runs: 0 recorded in results/quick/runs, 10 to run (5 runs, the lines of --list)")
     assert lines[-1].startswith("about ") and "convnet" in lines[-1] and "ms/image" in lines[-1]
 
 
@@ -202,7 +213,7 @@ def test_smoke_grid_end_to_end(tmp_path):
 def _work_copy(tmp_path):
     """A folder with links to the scripts, so a run_all.sh that writes (studies.tsv, runs/) never
     touches the repository's own folders."""
-    work = tmp_path / "work"
+    work = Path(tmp_path) / "work"
     work.mkdir(parents=True)
     for name in os.listdir(ROOT):
         if name.endswith((".py", ".sh")):
@@ -228,7 +239,7 @@ def test_list_prints_one_self_contained_line_per_run(tmp_path):
         assert ev.endswith(pre.split("--out-dir ")[1].split()[0]) or pre.split("--out-dir ")[1] in ev
     assert all("pretrain.py" not in l for l in lines[5:])
     assert "runs to do" in out.stderr and "[tau]" in out.stderr  # the headers go to stderr
-    assert (work / "results" / "quick" / "runs" / "studies.tsv").exists()
+    assert not (work / "results").exists() and not (work / "runs").exists()  # --list writes nothing
 
 
 def test_list_and_gpus_flags_are_checked():
@@ -271,3 +282,117 @@ def test_gpus_runs_side_by_side_and_equals_the_sequential_grid(tmp_path):
             assert "CUDA_VISIBLE_DEVICES=0" in logs and "CUDA_VISIBLE_DEVICES=1" in logs
     assert len(results["seq"]) == 3 + 3  # on h and on z, for each head
     assert results["seq"] == results["gpus"]
+
+
+# ---------------------------------------------------------------------------- read-only commands
+
+def _git_copy(tmp_path, records_from=None):
+    """A git work tree of the scripts (copies, committed), holding `records_from`'s records as
+    results/quick/runs: what a fresh clone looks like."""
+    work = Path(tmp_path) / "clone"
+    work.mkdir(parents=True)
+    for name in os.listdir(ROOT):
+        if name.endswith((".py", ".sh")):
+            shutil.copy(os.path.join(ROOT, name), work / name)
+    if records_from:
+        shutil.copytree(records_from, work / "results" / "quick" / "runs")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "clone"]):
+        subprocess.run(git + cmd, cwd=work, check=True, capture_output=True)
+    return work
+
+
+def _status(work):
+    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=work,
+                          check=True, capture_output=True, text=True).stdout
+
+
+def test_list_dry_run_and_help_change_nothing(tmp_path):
+    """With the committed records of the quick grid, --list, --dry-run and -h write no file: the
+    work tree stays clean and no runs/ or results folder appears."""
+    work = _git_copy(tmp_path, os.path.join(ROOT, "results", "quick", "runs"))
+    for flags in (["--quick", "--list"], ["--quick", "--dry-run"], ["-h"], ["--quick", "--list", "--results", "mine"],
+                  ["--quick", "--dry-run", "--results", "mine"], ["--smoke", "--dry-run"]):
+        out = run_all(*flags, cwd=str(work))
+        assert out.returncode == 0, (flags, out.stderr)
+        assert _status(work) == "", flags
+        assert not (work / "runs").exists() and not (work / "mine").exists(), flags
+
+
+def _out_dirs(text):
+    return [l.split("--out-dir ")[1].split()[0] for l in text.splitlines() if "pretrain.py" in l]
+
+
+def test_dry_run_counts_what_the_records_hold(tmp_path):
+    """Two of the five temperature runs recorded (their linear evaluation is there): the dry run
+    lists the other three and counts 4 script runs recorded, 6 to run; all recorded: nothing."""
+    work = _work_copy(tmp_path)
+    first = run_all("--dry-run", "--quick", "--only", "tau", cwd=str(work))
+    names = [os.path.basename(d) for d in _out_dirs(first.stdout)]
+    assert len(names) == 5
+    records = work / "results" / "quick" / "runs"
+    for name in names[:2]:
+        (records / name).mkdir(parents=True)
+        (records / name / "linear_eval.json").write_text("{}")
+    out = run_all("--dry-run", "--quick", "--only", "tau", cwd=str(work))
+    assert out.returncode == 0, out.stderr
+    assert [os.path.basename(d) for d in _out_dirs(out.stdout)] == names[2:]
+    assert out.stdout.count("recorded: ") == 2
+    assert "10 script runs: 4 recorded in results/quick/runs, 6 to run (3 runs, the lines of --list)" in out.stdout
+    listed = run_all("--list", "--quick", "--only", "tau", cwd=str(work))
+    assert len(listed.stdout.strip().splitlines()) == 3  # the dry run and --list agree
+    for name in names[2:]:
+        (records / name).mkdir(parents=True)
+        (records / name / "linear_eval.json").write_text("{}")
+    done = run_all("--dry-run", "--quick", "--only", "tau", cwd=str(work), estimate=True)
+    assert "10 script runs: 10 recorded in results/quick/runs, 0 to run" in done.stdout
+    assert "nothing to run" in done.stdout and "timing" not in done.stdout  # no estimate of nothing
+    assert sorted(os.listdir(records)) == sorted(names)  # and the dry run added nothing
+
+
+def test_results_sends_records_and_report_elsewhere(tmp_path):
+    """--results DIR: the records and the report go to DIR, a new DIR starting from a copy of
+    results/<grid>/runs, which is left as it was."""
+    data = write_batches(str(tmp_path / "data"), *fake_cifar(8, 4))
+    work = _work_copy(tmp_path)
+    committed = work / "results" / "smoke" / "runs" / "earlier_run"
+    committed.mkdir(parents=True)
+    (committed / "linear_eval.json").write_text("{}")
+    before = sorted(p.name for p in (work / "results" / "smoke" / "runs").iterdir())
+    out = run_all("--smoke", "--only", "floor", "--encoders", "convnet", "--data-dir", data, "--no-download",
+                  "--results", "mine", cwd=str(work))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert (work / "mine" / "REPORT.md").exists() and "report: mine/REPORT.md" in out.stdout
+    assert (work / "mine" / "runs" / "earlier_run" / "linear_eval.json").exists()  # the copy it grew from
+    assert (work / "mine" / "runs" / "random-init_convnet_s0" / "linear_eval.json").exists()
+    assert sorted(p.name for p in (work / "results" / "smoke" / "runs").iterdir()) == before
+    assert not (work / "results" / "smoke" / "REPORT.md").exists()
+    bad = run_all("--smoke", "--only", "floor", "--results", "/proc/x", "--data-dir", data, cwd=str(work))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--results" in bad.stderr
+
+
+def test_smoke_budget_is_bounded_on_any_data():
+    """--smoke must stay small on all of CIFAR-10 too: every pre-training stops after 2 steps
+    whatever the data size, and the label study uses at most 2% of the labels."""
+    out = run_all("--dry-run", "--smoke")
+    assert out.returncode == 0, out.stderr
+    pre = [l for l in out.stdout.splitlines() if "pretrain.py" in l]
+    assert pre and all(l.split("--steps ")[-1].split()[0] == "2" for l in pre)
+    fractions = {float(l.split("--label-fraction ")[1].split()[0]) for l in out.stdout.splitlines()
+                 if "--label-fraction" in l}
+    assert fractions and max(fractions) <= 0.02
+
+
+def test_dry_run_counts_the_training_again_of_a_recorded_run_that_lacks_an_evaluation(tmp_path):
+    """The head study's default run recorded without its probe on z: the dry run lists its
+    pre-training again (the records hold no weights) and the probe, as the real run does."""
+    work = _work_copy(tmp_path)
+    first = run_all("--dry-run", "--quick", "--only", "head", cwd=str(work))
+    default = os.path.basename(_out_dirs(first.stdout)[0])
+    (work / "results" / "quick" / "runs" / default).mkdir(parents=True)
+    (work / "results" / "quick" / "runs" / default / "linear_eval.json").write_text("{}")
+    out = run_all("--dry-run", "--quick", "--only", "head", cwd=str(work))
+    assert out.returncode == 0, out.stderr
+    assert "9 script runs: 1 recorded in results/quick/runs, 8 to run (3 runs, the lines of --list)" in out.stdout
+    assert _out_dirs(out.stdout)[0].endswith(default)  # its pre-training, listed again
+    assert len(run_all("--list", "--quick", "--only", "head", cwd=str(work)).stdout.strip().splitlines()) == 3
