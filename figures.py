@@ -31,9 +31,9 @@ def interval(values, family=None, name=None):
 
 
 def plot_dots(summaries, key, title, path, floor=None, series=(("lin", "linear probe on h"),), same_as_h=(),
-              ylabel="linear top-1 (%)", family=None):
+              ylabel="linear top-1 (%)", families=None):
     """A dot plot: per setting and series, each seed a small dot and the mean with its 95% CI (the
-    study's pooled spread: `family`; mean ± std without one), on an axis zoomed to the data; the
+    study's pooled spread: `families`, {field: stats.Family}; mean ± std without one), on an axis zoomed to the data; the
     random-init floor (mean and its interval) as a grey band, each setting's own floor (encoder
     study) as a short black mark, and 'n=1' beside a single-seed mean. Labels sit in a legend
     below the axes, so none covers a point."""
@@ -56,14 +56,14 @@ def plot_dots(summaries, key, title, path, floor=None, series=(("lin", "linear p
                 continue
             if not s[field]:
                 continue
-            m, lo, hi = interval(s[field], family if field == "lin" else None, s["label"])
+            family = (families or {}).get(field)
+            m, lo, hi = interval(s[field], family, s["label"])
             n = len(s[field])
             xs = x + np.linspace(-width / 5, width / 5, n) if n > 1 else [x]
             ax.scatter(xs, s[field], s=12, color="black", alpha=0.6, zorder=3, label=once("one seed"))
             ax.errorbar([x], [m], yerr=[[m - lo], [hi - m]] if n > 1 else None, fmt="D", markersize=6, capsize=4,
-                        color=plt.cm.tab10(j), zorder=4, label=once(f"{name}: mean" + (" and 95% CI" if family
-                                                                                        is not None and field == "lin"
-                                                                                        else " ± std")))
+                        color=plt.cm.tab10(j), zorder=4,
+                        label=once(f"{name}: mean" + (" and 95% CI" if family is not None else " ± std")))
             ax.annotate(f"{m:.1f}" + (" (n=1)" if n == 1 else ""), (x, max(hi, max(s[field]))), ha="center",
                         va="bottom", xytext=(0, 4), textcoords="offset points", fontsize=8)
             ys += [lo, hi, *s[field]]
@@ -76,7 +76,8 @@ def plot_dots(summaries, key, title, path, floor=None, series=(("lin", "linear p
         from stats import Family  # the floor's own interval, from its seeds alone
         m, lo, hi = interval(floor["values"], Family({"floor": floor["values"]}), "floor")
         ax.axhspan(lo, hi, color="grey", alpha=0.3, linewidth=0, gid="floor band")
-        ax.axhline(m, color="black", linestyle="--", linewidth=1, label=f"random-init floor ({floor_text(floor)})")
+        ax.axhline(m, color="black", linestyle="--", linewidth=1,
+                   label=f"random-init floor ({floor_text(floor)}; band: its 95% CI)")
         ys += [lo, hi]
     ax.set_xticks(range(len(done)), [s["label"] for s in done], rotation=20 if len(done) > 4 else 0)
     ax.set_xlim(-0.5, len(done) - 0.5)

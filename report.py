@@ -544,7 +544,8 @@ def study_section(d, default_names, floors, fig_dir):
         series = (("lin", "linear probe on h"), ("z", "probe on z")) if study == "head" else \
             (("lin", "linear probe on h"),)
         plot_dots(summaries, key, f"{study}: linear probe top-1", os.path.join(fig_dir, f"{study}_linear_top1.png"),
-                  d.floor, series, same_as_h=(st.NO_HEAD,) if study == "head" else (), family=d.family())
+                  d.floor, series, same_as_h=(st.NO_HEAD,) if study == "head" else (),
+                  families={f: d.family(f) for f, _ in series})
         lines += [f"![{study}: linear top-1](figures/{study}_linear_top1.png)", ""]
     if any(r["metrics"] for r in members):
         x = "step" if d.spec.equal_steps and all("step" in m for r in members for m in r["metrics"]) else "epoch"
@@ -564,7 +565,8 @@ def diagnostics_figures(d, enc_floor, fig_dir):
     if study == "head" and any(s["rank_h"] for s in summaries):
         plot_dots(summaries, "head", "head: effective rank of h and of z = g(h)", os.path.join(fig_dir, "head_rank.png"),
                   series=(("rank_h", "effective rank of h"), ("rank_z", "effective rank of z")),
-                  same_as_h=(st.NO_HEAD,), ylabel="effective rank (RankMe)")
+                  same_as_h=(st.NO_HEAD,), ylabel="effective rank (RankMe)",
+                  families={f: d.family(f) for f in ("rank_h", "rank_z")})
         return (["![head: effective rank of h and z](figures/head_rank.png)", ""], st.head_rank_text(d))
     if study == "tau":
         g = st.geometry_field(d)

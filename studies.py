@@ -878,7 +878,7 @@ def fraction_summary(d):
     n1 = any(fam.n(s["label"]) == 1 for s in d.ranked)
     return (f"**Pre-training data{' at equal steps' if d.spec.equal_steps else ''}**: "
             + ", ".join(f"{s['label']}: {s['mean']:.2f}%" for s in sorted(d.ranked, key=lambda s: s["setting"]))
-            + (" (single seeds beside the default: indicative)." if n1 else "."))
+            + (" (settings with one seed: indicative)." if n1 else "."))
 
 
 # ----------------------------------------------------------------------------- label
