@@ -265,7 +265,7 @@ def plot_tau_geometry(points, g, path):
            ylabel=f"uniformity of {g} (L_uniform; lower: more uniform)",
            title=f"alignment and uniformity of {g} per τ")
     ax.grid(alpha=0.3)
-    separate_labels(fig, labels)
+    separate_labels(fig, labels, [(mean_std(s[f"align_{g}"])[0], mean_std(s[f"unif_{g}"])[0]) for s in points])
     acc = [s for s in points if s["lin"]]
     if acc:
         ms = [mean_std(s["lin"]) for s in acc]
@@ -281,19 +281,32 @@ def plot_tau_geometry(points, g, path):
     plt.close(fig)
 
 
-def separate_labels(fig, labels, step=9, tries=12):
-    """Move annotations that overlap an earlier one down in steps of `step` points, until none do
-    (points close on the plot, such as two τ of equal alignment and uniformity, keep legible labels)."""
+LABEL_SPOTS = ((5, 5, "left"), (5, -14, "left"), (-5, 5, "right"), (-5, -14, "right"), (5, 16, "left"),
+               (5, -26, "left"), (-5, 16, "right"), (-5, -26, "right"))  # offsets (points) tried in turn
+
+
+def separate_labels(fig, labels, anchors, marker=7):
+    """Place each point's label at the first of LABEL_SPOTS where it covers neither an earlier label
+    nor another point (a box of `marker` pixels around each anchor), so labels of points close on
+    the plot (τ = 0.1 and 1.0 of the quick grid) stay legible and off each other's markers."""
+    from matplotlib.transforms import Bbox
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
+    ax = labels[0].axes if labels else None
+    points = [ax.transData.transform(a) for a in anchors] if ax is not None else []
+    boxes = [Bbox.from_extents(x - marker, y - marker, x + marker, y + marker) for x, y in points]
     placed = []
-    for label in labels:
-        for _ in range(tries):
+    for i, label in enumerate(labels):
+        others = placed + [b for k, b in enumerate(boxes) if k != i]
+        for dx, dy, ha in LABEL_SPOTS:
+            label.xyann = (dx, dy)
+            label.set_ha(ha)
             box = label.get_window_extent(renderer)
-            if not any(box.overlaps(other) for other in placed):
+            if not any(box.overlaps(o) for o in others):
                 break
-            x, y = label.xyann
-            label.xyann = (x, y - step)
+        else:  # no free spot: back to the first
+            label.xyann = LABEL_SPOTS[0][:2]
+            label.set_ha("left")
         placed.append(label.get_window_extent(renderer))
 
 

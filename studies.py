@@ -1119,8 +1119,9 @@ def limitations(runs):
     minutes = [m for r in pre for m in ([r["seconds"] / 60] if r["seconds"] else [])]
     seeds = sorted({r["args"].get("seed") for r in pre if r["args"].get("seed") is not None})
     return ("**Limitations.** Every pre-training run here is tiny next to the papers': "
-            f"{', '.join(str(s) for s in steps)} optimisation steps on {', '.join(f'{i:,}' for i in images)} images, "
-            f"encoders {', '.join(encoders)}, on {', '.join(devices)}"
+            f"{', '.join(str(s) for s in steps)} optimisation steps"
+            + (f" on {', '.join(f'{i:,}' for i in images)} images" if images else "")
+            + f", encoders {', '.join(encoders)}, on {', '.join(devices) or 'an unrecorded device'}"
             + (f" ({', '.join(str(t) for t in threads)} thread{'s' if threads != [1] else ''})" if threads else "")
             + (f" in {', '.join(precision)} autocast" if precision else "")
             + (f", {min(minutes):.1f}-{max(minutes):.1f} minutes a run" if minutes else "")
