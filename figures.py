@@ -20,23 +20,28 @@ def pyplot():
     return plt
 
 
-def seed_dots(ax, x, vals, width, label):
-    """Each seed's value as a dot, spread evenly across the bar (deterministic, no jitter RNG)."""
-    xs = x + np.linspace(-width / 4, width / 4, len(vals)) if len(vals) > 1 else [x]
-    ax.scatter(xs, vals, s=12, color="black", zorder=3, label=label)
+def interval(values, family=None, name=None):
+    """(mean, low, high) of a setting: the family's 95% CI where it has one, else mean ± std, else
+    the mean alone (one seed)."""
+    m, sd, n = mean_std(values)
+    ci = family.ci(name) if family is not None and name in family.groups else None
+    if ci is not None:
+        return m, ci[0], ci[1]
+    return (m, m - sd, m + sd) if n > 1 else (m, m, m)
 
 
-def plot_bars(summaries, key, title, path, floor=None, series=(("lin", "linear probe on h"),), same_as_h=(),
-              ylabel="linear top-1 (%)"):
-    """Grouped bars of the mean per setting and series (std error bars, each seed a dot); a band at
-    the random-init floor (mean ± std) when given, and a short black mark on each bar at that
-    setting's own floor (encoder study) where the summaries carry one. Labels go in a legend
-    below the axes, so none covers a bar's value."""
+def plot_dots(summaries, key, title, path, floor=None, series=(("lin", "linear probe on h"),), same_as_h=(),
+              ylabel="linear top-1 (%)", families=None):
+    """A dot plot: per setting and series, each seed a small dot and the mean with its 95% CI (the
+    study's pooled spread: `families`, {field: stats.Family}; mean ± std without one), on an axis zoomed to the data; the
+    random-init floor (mean and its interval) as a grey band, each setting's own floor (encoder
+    study) as a short black mark, and 'n=1' beside a single-seed mean. Labels sit in a legend
+    below the axes, so none covers a point."""
     plt = pyplot()
     done = [s for s in summaries if s[series[0][0]]]
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(done) * len(series) + 2), 4))
-    shown, top = set(), 1.0
+    shown, ys = set(), []
 
     def once(label):  # a legend entry the first time a label is drawn only
         first = label not in shown
@@ -45,36 +50,44 @@ def plot_bars(summaries, key, title, path, floor=None, series=(("lin", "linear p
     for j, (field, name) in enumerate(series):
         for i, s in enumerate(done):
             x = i + (j - (len(series) - 1) / 2) * width
-            if j > 0 and s["setting"] in same_as_h:  # the same numbers as the first series: no bar
-                ax.text(x, 1.0, f"{name.split()[-1]} = h", ha="center", va="bottom", rotation=90, fontsize=9)
+            if j > 0 and s["setting"] in same_as_h:  # the same numbers as the first series: no point
+                ax.text(x, 0.5, f"{name.split()[-1]} = h", ha="center", va="center", rotation=90, fontsize=9,
+                        transform=ax.get_xaxis_transform())
                 continue
             if not s[field]:
                 continue
-            m, sd, n = mean_std(s[field])
-            err = sd if n > 1 else 0.0
-            ax.bar(x, m, width * 0.9, yerr=err if n > 1 else None, capsize=3, color=plt.cm.tab10(j),
-                   label=once(name))
-            seed_dots(ax, x, s[field], width, once("one seed"))
-            ax.annotate(f"{m:.1f}", (x, max(m + err, max(s[field]))), ha="center", va="bottom",
-                        xytext=(0, 3), textcoords="offset points", fontsize=8)
-            top = max(top, m + err, max(s[field]))
+            family = (families or {}).get(field)
+            m, lo, hi = interval(s[field], family, s["label"])
+            n = len(s[field])
+            xs = x + np.linspace(-width / 5, width / 5, n) if n > 1 else [x]
+            ax.scatter(xs, s[field], s=12, color="black", alpha=0.6, zorder=3, label=once("one seed"))
+            ax.errorbar([x], [m], yerr=[[m - lo], [hi - m]] if n > 1 else None, fmt="D", markersize=6, capsize=4,
+                        color=plt.cm.tab10(j), zorder=4,
+                        label=once(f"{name}: mean" + (" and 95% CI" if family is not None else " ± std")))
+            ax.annotate(f"{m:.1f}" + (" (n=1)" if n == 1 else ""), (x, max(hi, max(s[field]))), ha="center",
+                        va="bottom", xytext=(0, 4), textcoords="offset points", fontsize=8)
+            ys += [lo, hi, *s[field]]
     own = [(x, np.mean(s["floor"])) for x, s in enumerate(done) if s["floor"]]
-    top = max([top] + [f for _, f in own])
     if own:
         ax.hlines([f for _, f in own], [x - 0.4 for x, _ in own], [x + 0.4 for x, _ in own],
                   color="black", linewidth=2, label="same encoder untrained")
+        ys += [f for _, f in own]
     if floor is not None:
-        m, sd, n = mean_std(floor["values"])
-        sd = sd if n > 1 else 0.0
-        top = max(top, m + sd)
-        ax.axhspan(m - sd, m + sd, color="grey", alpha=0.3, linewidth=0, gid="floor band")
+        from stats import Family  # the floor's own interval, from its seeds alone
+        m, lo, hi = interval(floor["values"], Family({"floor": floor["values"]}), "floor")
+        ax.axhspan(lo, hi, color="grey", alpha=0.3, linewidth=0, gid="floor band")
         ax.axhline(m, color="black", linestyle="--", linewidth=1,
-                   label=f"random-init floor ({floor_text(floor)})")
+                   label=f"random-init floor ({floor_text(floor)}; band: its 95% CI)")
+        ys += [lo, hi]
     ax.set_xticks(range(len(done)), [s["label"] for s in done], rotation=20 if len(done) > 4 else 0)
-    ax.set_xlim(-0.5, len(done) - 0.5)  # every slot in view, the "z = h" mark of the last one too
+    ax.set_xlim(-0.5, len(done) - 0.5)
     ax.set_xlabel(key)
     ax.set_ylabel(ylabel)
-    ax.set_ylim(0, top * 1.15)
+    if ys:
+        low, high = min(ys), max(ys)
+        pad = max(0.1 * (high - low), 0.5)
+        ax.set_ylim(low - pad, high + 2 * pad)  # zoomed to the data, room above for the values
+    ax.grid(alpha=0.3, axis="y")
     ax.set_title(title)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8, frameon=False)
     fig.savefig(path, dpi=110, bbox_inches="tight")
@@ -115,19 +128,21 @@ def plot_curves(summaries, key, title, path, x="epoch", normalise=False):
         label, color = f"{key}={s['label']}", plt.cm.tab10(i % 10)
         draw_curve(ax_loss, *mean_curve(runs, "loss", x, normalise), label, color)
         xs, knn, sd = mean_curve(runs, "knn_top1", x)
-        if xs:
+        if len(xs) > 2:
             draw_curve(ax_knn, xs, knn, sd, label, color, marker="o")
+        elif xs:  # one or two measurements: points with their std, not a line that suggests a curve
+            ax_knn.errorbar(xs, knn, yerr=sd if any(sd) else None, fmt="o", capsize=3, label=label, color=color)
     xlabel = "optimisation step" if x == "step" else "epoch"
     ylabel = "loss / its first-epoch value (each method's own scale)" if normalise else "pre-training loss"
     ax_loss.set(xlabel=xlabel, ylabel=ylabel, title=f"loss per {xlabel}")
     ax_knn.set(xlabel=xlabel, ylabel=KNN_HEADING, title=f"kNN accuracy per {xlabel}")
     for ax in (ax_loss, ax_knn):
         ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-        if not ax.lines:
+        if not ax.get_legend_handles_labels()[0]:
             ax.text(0.5, 0.5, "not logged", ha="center", transform=ax.transAxes)
         ax.grid(alpha=0.3)
-    legend_from = ax_knn if ax_knn.lines else ax_loss
-    if legend_from.lines:
+    legend_from = ax_knn if ax_knn.get_legend_handles_labels()[0] else ax_loss
+    if legend_from.get_legend_handles_labels()[0]:
         ax_knn.legend(*legend_from.get_legend_handles_labels(), loc="upper left",
                       bbox_to_anchor=(1.02, 1.0), fontsize=8)
     fig.suptitle(title)
@@ -237,17 +252,20 @@ def plot_tau_geometry(points, g, path):
     points: summaries of the τ study, in order of τ."""
     plt = pyplot()
     fig, (ax, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.3), gridspec_kw={"width_ratios": [3, 2]})
+    labels = []
     for i, s in enumerate(points):
         (ma, sa, na), (mu, su, nu) = mean_std(s[f"align_{g}"]), mean_std(s[f"unif_{g}"])
         color = plt.cm.viridis(i / max(1, len(points) - 1))
         ax.errorbar(ma, mu, xerr=sa if na > 1 else None, yerr=su if nu > 1 else None, marker="o", capsize=3,
                     color=color, label=f"τ = {s['label']}")
         acc = f" ({mean_std(s['lin'])[0]:.1f}%)" if s["lin"] else ""
-        ax.annotate(f"τ = {s['label']}{acc}", (ma, mu), xytext=(5, 5), textcoords="offset points", fontsize=8)
+        labels.append(ax.annotate(f"τ = {s['label']}{acc}", (ma, mu), xytext=(5, 5), textcoords="offset points",
+                                  fontsize=8))
     ax.set(xlabel=f"alignment of {g} (L_align; lower: positives closer)",
            ylabel=f"uniformity of {g} (L_uniform; lower: more uniform)",
            title=f"alignment and uniformity of {g} per τ")
     ax.grid(alpha=0.3)
+    separate_labels(fig, labels, [(mean_std(s[f"align_{g}"])[0], mean_std(s[f"unif_{g}"])[0]) for s in points])
     acc = [s for s in points if s["lin"]]
     if acc:
         ms = [mean_std(s["lin"]) for s in acc]
@@ -261,6 +279,35 @@ def plot_tau_geometry(points, g, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+LABEL_SPOTS = ((5, 5, "left"), (5, -14, "left"), (-5, 5, "right"), (-5, -14, "right"), (5, 16, "left"),
+               (5, -26, "left"), (-5, 16, "right"), (-5, -26, "right"))  # offsets (points) tried in turn
+
+
+def separate_labels(fig, labels, anchors, marker=7):
+    """Place each point's label at the first of LABEL_SPOTS where it covers neither an earlier label
+    nor another point (a box of `marker` pixels around each anchor), so labels of points close on
+    the plot (τ = 0.1 and 1.0 of the quick grid) stay legible and off each other's markers."""
+    from matplotlib.transforms import Bbox
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = labels[0].axes if labels else None
+    points = [ax.transData.transform(a) for a in anchors] if ax is not None else []
+    boxes = [Bbox.from_extents(x - marker, y - marker, x + marker, y + marker) for x, y in points]
+    placed = []
+    for i, label in enumerate(labels):
+        others = placed + [b for k, b in enumerate(boxes) if k != i]
+        for dx, dy, ha in LABEL_SPOTS:
+            label.xyann = (dx, dy)
+            label.set_ha(ha)
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(o) for o in others):
+                break
+        else:  # no free spot: back to the first
+            label.xyann = LABEL_SPOTS[0][:2]
+            label.set_ha("left")
+        placed.append(label.get_window_extent(renderer))
 
 
 def mean_spectrum(spectra):

@@ -13,8 +13,6 @@ import re
 
 import numpy as np
 
-STUDY_ORDER = ["floor", "aug", "encoder", "tau", "bs", "bs_steps", "head", "method", "fraction",
-               "fraction_steps", "label"]
 LABEL_KINDS = ["supervised", "linear", "finetune", "random-init"]
 # args that do not make a setting: the seed, where files are, and how the machine ran it
 SEED_FREE_ARGS = ("seed", "out_dir", "ckpt", "data_dir", "device", "workers", "no_download")
@@ -191,20 +189,21 @@ def guess_kind(config):
     return "linear"
 
 
-def load_runs(root, studies):
-    """{run dir: run} for every run dir on disk and every one named in studies.tsv."""
+def load_runs(root, studies, order=()):
+    """{run dir: run} for every run dir on disk and every one named in studies.tsv; each run's
+    studies listed in `order` (the report's order of studies), then any others A-Z."""
     names = find_run_dirs(root)
     for runs in studies.values():
         names += [n for n in runs if n not in names]
     runs = {name: load_run(root, name) for name in names}
     for name, run in runs.items():
-        run["studies"] = [s for s in ordered(studies) if name in studies[s]]
+        run["studies"] = [s for s in ordered(studies, order) if name in studies[s]]
     return runs
 
 
-def ordered(studies):
-    """Study names in report order: the known studies first, then any others A-Z."""
-    return [s for s in STUDY_ORDER if s in studies] + sorted(set(studies) - set(STUDY_ORDER))
+def ordered(studies, order=()):
+    """Study names in `order` first, then any others A-Z."""
+    return [s for s in order if s in studies] + sorted(set(studies) - set(order))
 
 
 def run_encoder(run):
@@ -279,12 +278,12 @@ def md(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def group_by_setting(runs, key):
+def group_by_setting(runs, key, absent=None):
     """[(setting, [runs])], numeric settings in numeric order ahead of others, which keep their
-    order of first appearance."""
+    order of first appearance; `absent`: the setting of a run whose record predates the flag."""
     groups = {}
     for run in runs:
-        setting = run["args"].get(key, run["name"] if not run["args"] else None)
+        setting = run["args"].get(key, run["name"] if not run["args"] else absent)
         groups.setdefault(setting, []).append(run)
     items = list(groups.items())
     return sorted(items, key=lambda item: (0, item[0]) if is_number(item[0]) else (1, 0))

@@ -15,6 +15,7 @@ sys.path.insert(0, ROOT)
 import figures  # noqa: E402
 import records  # noqa: E402
 import report  # noqa: E402
+import studies  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BASE = {"method": "simclr", "encoder": "resnet18", "head": "mlp-bn", "proj_dim": 128,
@@ -142,43 +143,46 @@ def test_header_and_section_order(built):
 
 def test_tau_table_mean_std_best_failed_incomplete(built):
     _, text = built
-    best = table_row(text, "**0.5 (best)**")
-    assert "**81.00 ± 1.41 (n=2)**" in best and "default run" in best
-    assert "72.00 ± 2.83 (n=2)" in table_row(text, "0.1")
+    best = table_row(text, "**0.5 (highest mean)**")
+    # pooled s = sqrt((2 + 8) / 2) = 2.24 with df = 2, t = 4.30: the CI is 81 ± 4.30 * 2.24 / sqrt(2)
+    assert "**81.00 [74.20, 87.80] (n=2)**" in best and "default setting" in best
+    assert "72.00 [65.20, 78.80] (n=2)" in table_row(text, "0.1")
     assert "failed (see" in table_row(text, "1.0")
     assert "tau1.0/log.txt" in table_row(text, "1.0")
     assert "missing/incomplete" in table_row(text, "0.2")
-    # 81 - 72 = 9 > 2 * sqrt(2/2 + 8/2) = 4.47: a winner by the rule
-    assert ("tau = 0.5 gives the best linear top-1 (81.00 ± 1.41, n=2), beyond noise of every other "
-            "setting; the runner-up is tau = 0.1 (72.00 ± 2.83, n=2), 9.00 points lower.") in text
-    assert "only two values finished" in text
+    # 81 - 72 = 9 < 4.30 * 2.24 = 9.62 (pooled, df = 2): within noise under the rule, where the old
+    # two standard errors (4.47) called it
+    assert ("No setting is best beyond noise: 2 settings are within noise of the highest mean (tau = 0.5: 81.00%, "
+            "tau = 0.1: 72.00%).") in text
+    assert "No pair of tau values differs in accuracy beyond noise" in text
 
 
 def test_head_probe_on_z_and_bs_steps(built):
     _, text = built
     assert "probe on z top-1 (%)" in text
-    assert "| 60.00 (n=1) |" in table_row(text, "**mlp-bn (highest mean)**").replace("**", "")
+    assert "| 60.00 (n=1, indicative) |" in table_row(text, "**mlp-bn (highest mean)**").replace("**", "")
     assert "65.00" in table_row(text.split("## Study: label")[0], "linear")
     assert "no head: z = h" in table_row(text, "none")
     assert "| steps |" in text
     assert "| 120 |" in table_row(text, "128")  # 3 epochs of 40 steps
     bs = text.split("## Study: bs")[1].split("## Study: head")[0]
-    assert "Single-seed settings here use the seed std of the default setting (s = 1.41 points)" in bs
-    assert "optimisation steps differs" in text and "`bs_steps`" in bs
+    assert "Single-seed settings are indicative only and decide no ranking: bs = 128 (78.50%, n=1)" in bs
+    assert "Confound: at equal epochs a smaller batch takes more optimisation steps" in bs and "`bs_steps`" in bs
 
 
 def test_label_table_and_analysis(built):
     _, text = built
     assert "| classifier | 1% of labels | 100% of labels |" in text
-    assert table_row(text, "supervised") == "| supervised | 30.00 (n=1) | 85.00 (n=1) |"
-    assert table_row(text, "finetune") == "| finetune | 42.00 (n=1) | 88.00 (n=1) |"
-    assert table_row(text, "random-init") == "| random-init | 20.00 (n=1) | 35.00 (n=1) |"
-    label = text.split("## Study: label")[1]
-    assert "linear | 40.00 (n=1) | 80.00 (n=1) |" in label
-    # one statement per fraction, each under the rule (single seeds borrow s = 1.41: margin 4)
-    assert ("With 1% of the labels, the SSL linear probe (40.00%) is 10.00 points above the supervised "
-            "baseline (30.00%), beyond noise") in label
-    assert "fine-tuning (88.00%) is within noise of the supervised baseline (85.00%)" in label
+    assert table_row(text, "supervised") == "| supervised | 30.00 (n=1, indicative) | 85.00 (n=1, indicative) |"
+    assert table_row(text, "finetune") == "| finetune | 42.00 (n=1, indicative) | 88.00 (n=1, indicative) |"
+    assert table_row(text, "random-init") == "| random-init | 20.00 (n=1, indicative) | 35.00 (n=1, indicative) |"
+    label = section(text, "label")
+    assert "linear | 40.00 (n=1, indicative) | 80.00 (n=1, indicative) |" in label
+    # one statement per fraction; one seed per cell: nothing is called
+    assert ("With 1% of the labels, the SSL linear probe (40.00%) is +10.00 points from the supervised "
+            "baseline (30.00%): no seed spread, not called") in label
+    assert "fine-tuning (88.00%) is +3.00 points from the supervised baseline (85.00%)" in label
+    assert "beyond noise" not in label
     assert "at no fraction" not in label and "does not at" not in label
     assert "identical recipes (lr, wd, epochs, bs as recorded): only the initialisation differs" in label
 
@@ -235,15 +239,26 @@ def test_random_init_floor_in_analysis(grid, tmp_path):
     assert report.main([str(grid), "--out", str(out)]) == 0
     text = (out / "REPORT.md").read_text()
     floor = "the random-init floor of resnet18 ({})"
-    assert "2 of 2 settings beat " + floor.format("35.00, n=1") + " beyond noise." in text  # tau: 81, 72
+    # a floor of one seed is indicative: never beaten or called
+    assert "0 of 2 settings beat " + floor.format("35.00 (n=1, indicative)") + " beyond noise; indicative (n=1): " \
+        "tau = 0.5, tau = 0.1." in text
     rand = grid / "label" / "rand_1.0" / "linear_eval.json"
     result = json.loads(rand.read_text())
     result["test_acc"] = 79.5  # head: 80 and 77 are within noise of it (margin 4), 75 below it
     rand.write_text(json.dumps(result))
     assert report.main([str(grid), "--out", str(out)]) == 0
     text = (out / "REPORT.md").read_text()
-    assert ("0 of 3 settings beat " + floor.format("79.50, n=1") + " beyond noise; within noise of it: "
-            "head = mlp-bn, head = linear; below it: head = none.") in text
+    assert ("0 of 3 settings beat " + floor.format("79.50 (n=1, indicative)") + " beyond noise; indicative (n=1): "
+            "head = mlp-bn, head = linear, head = none.") in text
+    # with seeds, the floor is called: three seeds at 79.4-79.6 against the default's 80.0 and 82.0
+    for seed, v in ((1, 79.4), (2, 79.6)):
+        make_run(grid, f"label/rand_1.0_s{seed}", "linear_eval", dict(PROBE, label_fraction=1.0, random_init=True,
+                                                                    seed=seed), v, kind="random-init")
+        with open(grid / "studies.tsv", "a") as f:
+            f.write(f"label\tlabel/rand_1.0_s{seed}\n")
+    assert report.main([str(grid), "--out", str(out)]) == 0
+    text = (out / "REPORT.md").read_text()
+    assert "the random-init floor of resnet18 (79.50 [" in text
 
 
 def test_fraction_studies_at_fixed_epochs_and_fixed_steps_stay_apart(tmp_path):
@@ -260,11 +275,11 @@ def test_fraction_studies_at_fixed_epochs_and_fixed_steps_stay_apart(tmp_path):
     out = tmp_path / "out"
     assert report.main([str(root), "--out", str(out)]) == 0
     text = (out / "REPORT.md").read_text()
-    fixed_epochs, fixed_steps = text.split("## Study: fraction_steps")
-    assert "| fraction | linear top-1 (%)" in fixed_epochs and "| fraction | linear top-1 (%)" in fixed_steps
-    assert "**56.00 (n=1)**" in fixed_epochs and "51.00" not in fixed_epochs
-    assert "**51.00 (n=1)**" in fixed_steps and "56.00" not in fixed_steps and "(n=2)" not in text
-    assert report.STUDY_INTRO["fraction_steps"] in fixed_steps
+    fixed_epochs, fixed_steps = section(text, "fraction"), section(text, "fraction_steps")
+    assert "| fraction | linear top-1 (%, 95% CI)" in fixed_epochs and "| fraction | linear top-1 (%, 95% CI)" in fixed_steps
+    assert "**56.00 (n=1, indicative)**" in fixed_epochs and "51.00" not in fixed_epochs
+    assert "**51.00 (n=1, indicative)**" in fixed_steps and "56.00" not in fixed_steps and "(n=2)" not in text
+    assert studies.STUDIES["fraction_steps"].intro in fixed_steps
     assert {"fraction_linear_top1.png", "fraction_steps_linear_top1.png"} <= set(os.listdir(out / "figures"))
 
 
@@ -289,15 +304,18 @@ def test_encoder_study_shows_each_encoders_own_random_init_floor(tmp_path):
     assert report.main([str(root), "--out", str(out)]) == 0
     text = (out / "REPORT.md").read_text()
     encoder = text.split("## Study: encoder")[1].split("## Study:")[0]
-    assert "| encoder | linear top-1 (%) | same encoder untrained (%) |" in encoder
-    assert "| **convnet (best)** | **55.20 ± 0.28 (n=2)** | **47.50 ± 0.71 (n=2)** |" in encoder
-    assert "| resnet18 | 52.00 (n=1) | 38.00 (n=1) |" in encoder
+    assert "| encoder | linear top-1 (%, 95% CI) | same encoder untrained (%) |" in encoder
+    # one seeded encoder: no ranking is decided (resnet18 has one seed)
+    assert "| **convnet (highest mean)** | **55.20 [" in encoder and "| **47.50 ± 0.71 (n=2)** |" in encoder
+    assert "| resnet18 | 52.00 (n=1, indicative) | 38.00 (n=1) |" in encoder
     assert "random-init" not in encoder.split("\n\n")[2]  # no table row of its own
-    assert "pre-training adds (points): convnet +7.70 (beyond noise), resnet18 +14.00 (beyond noise)." in encoder
+    assert ("pre-training adds (points): convnet +7.70 (beyond noise), resnet18 +14.00 (indicative only (n=1), "
+            "not called).") in encoder
     # the floor of the other studies: the default encoder's random-init runs (48 and 47)
     assert ("convnet 47.50 ± 0.71 (n=2), from the encoder study and the same evaluation in the label "
             "study") in text
-    assert "2 of 2 settings beat the random-init floor of convnet (47.50 ± 0.71, n=2) beyond noise." in text
+    assert ("1 of 2 settings beat the random-init floor of convnet (47.50 [45.86, 49.14] (n=2)) beyond noise; "
+            "indicative (n=1): aug = crop.") in text
     assert (out / "figures" / "encoder_linear_top1.png").read_bytes().startswith(PNG_MAGIC)  # with the floor marks
 
 
@@ -368,23 +386,28 @@ def summary(setting, lin, **fields):
     return s
 
 
-def test_seeds_give_mean_std_n_and_single_seeds_borrow_the_default_spread(seeded):
+def test_seeds_give_mean_ci_n_and_single_seeds_are_indicative(seeded):
     _, text = seeded
-    assert "| simclr | 54.20 ± 0.20 (n=3) |" in section(text, "aug")
-    assert "| 1.0 | 53.00 (n=1) |" in section(text, "tau")
-    assert f"| aug | linear top-1 (%) | {records.KNN_HEADING} |" in section(text, "aug")
-    assert "borrows the seed std of the default setting: s = 0.20 points of linear top-1 (n=3" in text
-    assert "Single-seed settings here use the seed std of the default setting (s = 0.20 points)" in section(text, "tau")
+    # aug: variances 0.04, 0.04, 0.04 pooled (df = 6) with the floor's 0.01 (df = 2): s = 0.18, t_{0.975, 8} = 2.306
+    assert "| simclr | 54.20 [53.96, 54.44] (n=3) |" in section(text, "aug")
+    assert "| 1.0 | 53.00 (n=1, indicative) |" in section(text, "tau")
+    assert f"| aug | linear top-1 (%, 95% CI) | {records.KNN_HEADING} |" in section(text, "aug")
+    assert "Pooled s of linear top-1 (points): aug s = 0.18 (df = 8); tau s = 0.16 (df = 4)" in text
+    assert ("Single-seed settings are indicative only and decide no ranking: tau = 0.1 (55.50%, n=1), tau = 1.0 "
+            "(53.00%, n=1).") in section(text, "tau")
     assert "Single-seed" not in section(text, "method")  # every setting has its own spread there
 
 
 def test_winner_named_only_beyond_noise(seeded):
     _, text = seeded
     aug = section(text, "aug")  # simclr_blur 54.3 vs simclr 54.2, both ± 0.2 (n=3): within noise
-    assert ("No setting is best beyond noise: the top 2 settings are within noise of the highest mean "
+    assert ("No setting is best beyond noise: 2 settings are within noise of the highest mean "
             "(aug = simclr_blur: 54.30%, aug = simclr: 54.20%)") in aug
     assert "(best)" not in aug and "**simclr_blur (highest mean)**" in aug
-    assert "method = simclr gives the best linear top-1 (54.20 ± 0.20, n=3), beyond noise" in section(text, "method")
+    assert ("method = simclr gives the best linear top-1 (54.20 [53.96, 54.44] (n=3)), beyond noise"
+            in section(text, "method"))
+    # a single seed with the highest mean is shown as such, never as the best
+    assert "| **0.1 (highest mean)** | **55.50 (n=1, indicative)** |" in section(text, "tau")
     assert "**simclr (best)**" in section(text, "method")
 
 
@@ -394,7 +417,7 @@ def test_floor_is_counted_beaten_only_beyond_noise_and_shown_under_tables(seeded
             "seeds): convnet 48.10 ± 0.10 (n=3), from the floor study; resnet18 44.30 ± 0.30 (n=3), from "
             "the floor study.") in text
     aug = section(text, "aug")  # crop: 48.2 ± 0.2 against 48.1 ± 0.1
-    assert ("2 of 3 settings beat the random-init floor of convnet (48.10 ± 0.10, n=3) beyond noise; "
+    assert ("2 of 3 settings beat the random-init floor of convnet (48.10 [47.86, 48.34] (n=3)) beyond noise; "
             "within noise of it: aug = crop.") in aug
     for study in ("aug", "tau", "bs_steps", "head", "method"):
         assert "Random-init floor of convnet (the same linear probe on an untrained copy, all labels; floor " \
@@ -411,42 +434,26 @@ def test_no_seeds_means_no_difference_is_called(tmp_path):
     out = tmp_path / "out"
     assert report.main([str(root), "--out", str(out)]) == 0
     text = (out / "REPORT.md").read_text()
-    assert "No setting was run with two or more seeds, so no difference can be called" in text
-    assert "No setting has a seed spread, so no difference can be called: tau = 0.1 has the highest" in text
-    assert "without a seed spread no trend can be called" in text
-    assert "beyond noise" not in text and "(best)" not in text and "monoton" not in text
+    assert "No study has a setting with two or more seeds, so no difference is called" in text
+    assert ("Fewer than two settings have two or more seeds, so no difference is called: tau = 0.1 has the highest"
+            in text)
+    assert "rises" not in section(text, "tau") and "falls" not in section(text, "tau")
+    assert "beyond noise," not in text and "(best)" not in text and "monoton" not in text
 
 
-def test_trend_sentences_follow_the_rule_step_by_step():
-    noise = report.Noise([])
-
-    def trend(*means):  # three seeds each, spread 0.1: a step counts beyond 2 * sqrt(2 * 0.01 / 3) = 0.16
-        return report.trend_text("tau", [summary(v, [m - 0.1, m, m + 0.1]) for v, m in
-                                         zip((0.1, 0.2, 0.5, 1.0), means)], noise)
-    assert trend(55.0, 54.0, 53.0, 52.0).startswith("Accuracy falls monotonically as tau grows")
-    assert trend(52.0, 53.0, 54.0, 55.0).startswith("Accuracy rises monotonically with tau")
-    assert trend(52.0, 52.1, 52.05, 52.0).startswith("No clear trend in tau")
-    mixed = trend(52.0, 53.0, 53.05, 52.0)
-    assert mixed == ("No monotone trend in tau: accuracy rises from 52.00% to 53.00% between 0.1 and 0.2; "
-                     "within noise between 0.2 and 0.5; falls from 53.05% to 52.00% between 0.5 and 1.0.")
-    assert "monotonically" not in trend(52.0, 52.1, 53.0, 54.0)  # one step within noise is enough
-    # some steps within noise, the others all one way: a direction, but not "monotonically"
-    assert trend(52.0, 52.1, 53.0, 54.0) == (
-        "Accuracy rises with tau where it moves beyond noise, and never the other way (from 52.00% at tau = 0.1 "
-        "to 54.00% at tau = 1.0): within noise between 0.1 and 0.2; rises from 52.10% to 53.00% between 0.2 "
-        "and 0.5; rises from 53.00% to 54.00% between 0.5 and 1.0.")
-    assert trend(54.0, 54.0, 53.0, 53.0).startswith("Accuracy falls as tau grows where it moves beyond noise")
+def study_data(*summaries, name="aug"):
+    """A StudyData of hand-made summaries, as the report builds one."""
+    return studies.StudyData(name, studies.STUDIES[name], list(summaries), None, {})
 
 
 def test_knn_ranking_is_compared_under_the_rule_too():
-    noise = report.Noise([])
     a = summary("a", [55.0, 55.1, 54.9], knn=[40.0, 40.1, 39.9])
     b = summary("b", [50.0, 50.1, 49.9], knn=[45.0, 45.1, 44.9])
-    assert report.knn_text("aug", [a, b], noise) == "kNN top-1 ranks aug = b first, beyond noise."
+    assert studies.knn_text(study_data(a, b)) == "kNN top-1 ranks aug = b first, beyond noise."
     b["knn"] = [40.0, 40.2, 39.8]
-    assert report.knn_text("aug", [a, b], noise) == "kNN top-1 separates no winner beyond noise."
+    assert studies.knn_text(study_data(a, b)) == "kNN top-1 separates no winner beyond noise."
     b["knn"] = [39.0, 39.1, 38.9]
-    assert report.knn_text("aug", [a, b], noise) == "kNN top-1 picks the same winner, beyond noise."
+    assert studies.knn_text(study_data(a, b)) == "kNN top-1 picks the same winner, beyond noise."
 
 
 def test_head_study_compares_h_with_z_except_where_z_is_h(drawn, seeded):
@@ -458,7 +465,7 @@ def test_head_study_compares_h_with_z_except_where_z_is_h(drawn, seeded):
     assert "For head = none the probe on h" not in head
     ax = next(f.axes[0] for f in drawn if f.axes[0].get_title() == "head: linear probe top-1")
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "linear probe on h" in legend and "probe on z" in legend
+    assert "linear probe on h: mean and 95% CI" in legend and "probe on z: mean and 95% CI" in legend
     assert "z = h" in [t.get_text() for t in ax.texts]
 
 
@@ -475,20 +482,24 @@ def overlaps(a, b):
     return a.get_window_extent().overlaps(b.get_window_extent())
 
 
-def test_bar_figures_show_error_bars_seed_dots_and_the_floor_band_in_the_legend(drawn, seeded):
+def test_dot_plots_show_each_seed_the_mean_with_its_ci_and_the_floor_band_on_a_zoomed_axis(drawn, seeded):
     fig = figure_titled(drawn, "aug: linear probe top-1")
     fig.canvas.draw()
     ax = fig.axes[0]
     dots = [c for c in ax.collections if isinstance(c, PathCollection)]  # scatter, not error bars
     assert sum(len(c.get_offsets()) for c in dots) == 9  # three settings, three seeds each
+    assert not ax.patches or all(p.get_gid() == "floor band" for p in ax.patches)  # no bars
     assert any(c.has_yerr for c in ax.containers if hasattr(c, "has_yerr"))
     legend = ax.get_legend()
-    assert "random-init floor (convnet 48.10 ± 0.10 (n=3))" in [t.get_text() for t in legend.get_texts()]
-    assert not any("random-init" in t.get_text() for t in ax.texts)  # no label among the bars' values
+    assert ("random-init floor (convnet 48.10 ± 0.10 (n=3); band: its 95% CI)"
+            in [t.get_text() for t in legend.get_texts()])
+    assert not any("random-init" in t.get_text() for t in ax.texts)  # no label among the values
     assert not overlaps(legend, ax)
     band = ax.transData.inverted().transform(next(p for p in ax.patches if p.get_gid() == "floor band")
                                               .get_window_extent())[:, 1]
-    assert band == pytest.approx([48.0, 48.2])  # mean ± std of the floor
+    assert band == pytest.approx([47.85, 48.35], abs=0.01)  # 48.1 ± t_{0.975, 2} * 0.1 / sqrt(3)
+    low, high = ax.get_ylim()
+    assert 45.0 < low < 47.85 and 54.5 < high < 58.0  # zoomed to the data, not from 0
 
 
 def test_curves_legend_outside_normalised_method_losses_and_steps_axes(drawn, seeded):
@@ -510,10 +521,10 @@ def test_bs_steps_study_is_placed_introduced_and_drawn_against_steps(seeded):
     heads = [ln for ln in text.splitlines() if ln.startswith("## Study:")]
     assert heads.index("## Study: bs_steps") == heads.index("## Study: tau") + 1
     bs_steps = section(text, "bs_steps")
-    assert report.STUDY_INTRO["bs_steps"] in bs_steps
-    assert "| 64 | 53.90 (n=1) |" in bs_steps and "| 60 |" in table_row(bs_steps, "64")
+    assert studies.STUDIES["bs_steps"].intro in bs_steps
+    assert "| 64 | 53.90 (n=1, indicative) |" in bs_steps and "| 60 |" in table_row(bs_steps, "64")
     assert "![bs_steps: loss and kNN per step](figures/bs_steps_curves.png)" in bs_steps
-    assert "confounds" in report.STUDY_INTRO["bs"] and "`bs_steps`" in report.STUDY_INTRO["bs"]
+    assert "confounds" in studies.STUDIES["bs"].intro and "`bs_steps`" in studies.STUDIES["bs"].intro
 
 
 def test_label_study_says_what_differs_between_finetuning_and_supervised(grid, tmp_path):
@@ -629,10 +640,21 @@ def test_header_names_every_commit_that_made_the_runs(grid, tmp_path):
             "run's config.json") in (out / "REPORT.md").read_text()
 
 
-def test_bar_chart_shows_floors_above_the_bars(drawn, tmp_path):
-    """Floors above every bar stay inside the axes (the encoders' marks and the floor band)."""
+def test_dot_plot_keeps_floors_in_view_and_marks_single_seeds(drawn, tmp_path):
+    """Floors above every point stay inside the axes (the encoders' marks and the floor band), and a
+    single-seed mean says n=1."""
     done = [summary("convnet", [5.0], floor=[12.5]), summary("resnet18", [7.5], floor=[17.5])]
-    figures.plot_bars(done, "encoder", "t", tmp_path / "bars.png",
-                      {"encoder": "convnet", "values": [12.5, 13.5], "est": None})
+    figures.plot_dots(done, "encoder", "t", tmp_path / "dots.png", {"encoder": "convnet", "values": [12.5, 13.5]})
     ax = drawn[-1].axes[0]
-    assert ax.get_ylim()[1] > 17.5 and ax.get_ylim()[1] > 13.5 + 0.7
+    assert ax.get_ylim()[1] > 17.5 and ax.get_ylim()[0] < 5.0
+    assert "5.0 (n=1)" in [t.get_text() for t in ax.texts]
+
+
+def test_knn_measured_twice_is_drawn_as_points_not_a_line(drawn, tmp_path):
+    runs = [{"metrics": [{"epoch": 1, "loss": 5.0}, {"epoch": 5, "loss": 4.0, "knn_top1": 30.0},
+                         {"epoch": 10, "loss": 3.5, "knn_top1": 33.0}]}]
+    figures.plot_curves([dict(summary("simclr", [54.0]), runs=runs)], "method", "t", tmp_path / "c.png")
+    ax_knn = drawn[-1].axes[1]
+    assert not [ln for ln in ax_knn.lines if len(ln.get_xdata()) > 1 and ln.get_linestyle() != "None"]
+    assert any(len(c.get_offsets()) == 2 for c in ax_knn.collections) or \
+        any(len(ln.get_xdata()) == 2 and ln.get_linestyle() == "None" for ln in ax_knn.lines)

@@ -1,0 +1,1155 @@
+"""What the report says about each study: one table of the studies, then one section per study.
+
+`STUDIES` lists every study the report knows, in report order: the sentence under its heading,
+the run setting it varies, whether that setting is numeric (a shape across its values is
+described), whether it holds the number of optimisation steps fixed (curves against the step),
+whether its objectives' losses differ in scale (curves normalised), and its section's three
+functions: `sentences` (the analysis under its table), `discussion` (a paragraph that sets the
+result beside the literature) and `summary` (its line at the top of the report, or None).
+Adding a study is one entry in the table plus its section below.
+
+Every comparison goes through stats.Family (pooled spread, Student-t, Holm within the study);
+every verdict is said with stats.WORDS. Imports no model code: records and stats only.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+import stats
+from records import first, fmt_value, is_number, mean_std, run_encoder, seedless, values
+
+FLOOR = "random-init floor"
+NO_HEAD = "none"  # the head setting without a projection head, where z = h
+SEED_AND_TAU_FREE = ("seed", "out_dir", "ckpt", "data_dir", "device", "workers", "no_download", "tau")
+
+
+class StudyData:
+    """One study's summaries (one per setting, table order) and the families that decide its
+    comparisons, one per measured field; `others`: the StudyData of the studies before it."""
+
+    def __init__(self, name, spec, summaries, floor, runs, others=None):
+        self.name, self.spec, self.summaries, self.floor, self.runs = name, spec, summaries, floor, runs
+        self.key = spec.setting if spec else name
+        self.others = others if others is not None else {}
+        self.extra = {}  # field -> {group: values}: groups a section adds to a family (e.g. SimCLR at MoCo's τ)
+        self._families = {}
+
+    @property
+    def ranked(self):
+        """The settings with a linear top-1, highest mean first."""
+        return sorted([s for s in self.summaries if s["lin"]], key=lambda s: -s["mean"])
+
+    def family(self, field="lin"):
+        """The stats.Family of `field`: every setting, the study's floor (linear top-1 only), each
+        setting's own untrained copy (encoder study) and any extra group of its section."""
+        if field not in self._families:
+            groups = {s["label"]: s[field] for s in self.summaries if s.get(field)}
+            if field == "lin":
+                if self.floor is not None:
+                    groups[FLOOR] = self.floor["values"]
+                groups.update({untrained(s): s["floor"] for s in self.summaries if s.get("floor")})
+            groups.update(self.extra.get(field, {}))
+            self._families[field] = stats.Family(groups)
+        return self._families[field]
+
+
+def untrained(s):
+    return f"{s['label']} untrained"
+
+
+def name(key, s):
+    return f"{key} = {s['label']}"
+
+
+def means_text(points, key, digits=2, unit="%"):
+    """'0.05: 53.86%, 0.1: 55.46%' in the order given."""
+    return ", ".join(f"{s['label']}: {mean_std(s[key])[0]:.{digits}f}{unit}" for s in points)
+
+
+def said(verdict):
+    return stats.WORDS[verdict]
+
+
+# ----------------------------------------------------------------------------- sentences every study uses
+def winner_text(d):
+    """Which setting is best: one that beats every other by the rule, else the settings tied with
+    the highest mean. Single-seed settings are indicative and decide nothing."""
+    key, fam = d.key, d.family()
+    seeded = [s for s in d.ranked if fam.n(s["label"]) >= 2]
+    single = [s for s in d.ranked if fam.n(s["label"]) == 1]
+    listed = ", ".join(f"{name(key, s)} ({s['mean']:.2f}%, n=1)" for s in single)
+    note = f" Single-seed settings are indicative only and decide no ranking: {listed}." if single else ""
+    if not fam.df or len(seeded) < 2:
+        best, worst = d.ranked[0], d.ranked[-1]
+        return (f"Fewer than two settings have two or more seeds, so no difference is called: {name(key, best)} has "
+                f"the highest mean linear top-1 ({best['mean']:.2f}%), {name(key, worst)} the lowest "
+                f"({worst['mean']:.2f}%).") + (note if seeded else "")
+    top = seeded[0]
+    verdicts = [fam.verdict(top["label"], s["label"]) for s in seeded[1:]]
+    if all(v == "above" for v in verdicts):
+        second = seeded[1]
+        return (f"{name(key, top)} gives the best linear top-1 ({stats.fmt_ci(fam, top['label'])}), beyond noise of "
+                f"every other setting with seeds; the runner-up is {name(key, second)} "
+                f"({stats.fmt_ci(fam, second['label'])}), {top['mean'] - second['mean']:.2f} points lower.") + note
+    tied = [top] + [s for s, v in zip(seeded[1:], verdicts) if v == "within"]
+    tied_text = ", ".join(f"{name(key, s)}: {s['mean']:.2f}%" for s in tied)
+    text = f"No setting is best beyond noise: {len(tied)} settings are within noise of the highest mean ({tied_text})"
+    low = seeded[-1]
+    if fam.verdict(top["label"], low["label"]) == "above":
+        text += f"; {name(key, top)} is above the lowest, {name(key, low)} ({low['mean']:.2f}%), beyond noise"
+    return text + "." + note
+
+
+def knn_text(d):
+    """Whether kNN top-1 picks the same winner as linear top-1, both by the rule."""
+    fam_k, fam_l = d.family("knn"), d.family()
+    with_knn = sorted([s for s in d.ranked if len(s["knn"]) >= 2], key=lambda s: -mean_std(s["knn"])[0])
+    if len(with_knn) < 2 or not fam_k.df:
+        return ""
+
+    def best(fam, ranked, field):
+        top = ranked[0]
+        return top if all(fam.verdict(top["label"], s["label"]) == "above" for s in ranked[1:]) else None
+    lin_seeded = [s for s in d.ranked if fam_l.n(s["label"]) >= 2]
+    k_best, l_best = best(fam_k, with_knn, "knn"), best(fam_l, lin_seeded, "lin") if len(lin_seeded) > 1 else None
+    if k_best is None:
+        return "kNN top-1 separates no winner beyond noise" + (" either." if l_best is None else ".")
+    if k_best is l_best:
+        return "kNN top-1 picks the same winner, beyond noise."
+    return f"kNN top-1 ranks {name(d.key, k_best)} first, beyond noise."
+
+
+SHAPE_WORDS = {"lin": ("accuracy", "an interior peak", "an interior dip"),
+               "align": ("alignment", "an interior maximum", "an interior minimum"),
+               "unif": ("uniformity", "an interior maximum", "an interior minimum")}
+
+
+def shape(points, fam):
+    """The shape of a series over a numeric setting, from every pair the family calls:
+    ('flat', None), ('rising', None), ('falling', None), ('peak', k), ('dip', k) or ('mixed', None).
+    points: summaries in order of the setting, all with two or more seeds."""
+    labels = [s["label"] for s in points]
+    called = [(i, j, fam.verdict(labels[j], labels[i])) for i in range(len(labels)) for j in range(i + 1, len(labels))]
+    called = [(i, j, v) for i, j, v in called if v in stats.CALLED]  # v: the later value against the earlier
+    if not called:
+        return "flat", None
+    means = [fam.mean(x) for x in labels]
+    for kind, pick, beats in (("peak", int(np.argmax(means)), "above"), ("dip", int(np.argmin(means)), "below")):
+        if 0 < pick < len(points) - 1:
+            left = any(j == pick and v == beats for i, j, v in called)
+            right = any(i == pick and v == {"above": "below", "below": "above"}[beats] for i, j, v in called)
+            if left and right:
+                return kind, pick
+    ends = fam.verdict(labels[-1], labels[0])
+    if all(v == "above" for _, _, v in called) and ends == "above":
+        return "rising", None
+    if all(v == "below" for _, _, v in called) and ends == "below":
+        return "falling", None
+    return "mixed", None
+
+
+def shape_text(d, field="lin", points=None, digits=2, unit="%"):
+    """The shape of `field` along the study's numeric setting, from all pairs under the rule:
+    rising, falling, an interior peak (or dip) at a value, flat, or the pairs called where none
+    of these holds. Never a direction that the end points contradict."""
+    fam = d.family(field if field == "lin" else field)
+    pts = points if points is not None else sorted(
+        [s for s in d.summaries if is_number(s["setting"]) and fam.n(s["label"]) >= 2], key=lambda s: s["setting"])
+    if len(pts) < 2:
+        return ""
+    what, peak, dip = SHAPE_WORDS[field.split("_")[0]]
+    kind, k = shape(pts, fam)
+    key, series = d.key, means_text(pts, field, digits, unit)
+    if kind == "flat":
+        return f"No pair of {key} values differs in {what} beyond noise: flat within noise ({series})."
+    if kind in ("peak", "dip"):
+        top, labels = pts[k], [s["label"] for s in pts]
+        word = "above" if kind == "peak" else "below"
+        beaten = [s["label"] for s in pts if s is not top and fam.verdict(top["label"], s["label"]) == word]
+        return (f"{what.capitalize()} has {peak if kind == 'peak' else dip} at {key} = {top['label']}: it is {word} "
+                f"{key} = {', '.join(beaten)} beyond noise, on both sides ({series}).")
+    if kind in ("rising", "falling"):
+        way = "rises with" if kind == "rising" else "falls as"
+        return (f"{what.capitalize()} {way} {key}{' grows' if kind == 'falling' else ''}: {key} = {pts[-1]['label']} "
+                f"is {'above' if kind == 'rising' else 'below'} {key} = {pts[0]['label']} beyond noise, and no pair "
+                f"goes the other way beyond noise ({series}).")
+    pairs = []
+    for i, a in enumerate(pts):
+        for b in pts[i + 1:]:
+            v = fam.verdict(a["label"], b["label"])
+            if v in stats.CALLED:
+                pairs.append(f"{a['label']} {v} {b['label']}")
+    return (f"{what.capitalize()} follows no single shape along {key}; the pairs beyond noise: {'; '.join(pairs)}; "
+            f"every other pair within noise ({series}).")
+
+
+def floor_text(d):
+    """'N of M settings beat the random-init floor', counting only calls by the rule."""
+    if d.floor is None or not d.ranked:
+        return ""
+    fam = d.family()
+    f = d.floor
+    head = f"the random-init floor of {f['encoder']} ({stats.fmt_ci(fam, FLOOR)})"
+    verdicts = [fam.verdict(s["label"], FLOOR) for s in d.ranked]
+    if not fam.df:
+        return (f"Against {head} no difference is called (no seed spread); the settings' means are "
+                f"{min(s['mean'] for s in d.ranked) - fam.mean(FLOOR):+.2f} to "
+                f"{max(s['mean'] for s in d.ranked) - fam.mean(FLOOR):+.2f} points from it.")
+    text = f"{verdicts.count('above')} of {len(d.ranked)} settings beat {head} beyond noise"
+    for verdict, what in (("within", "within noise of it"), ("below", "below it"), ("indicative", "indicative (n=1)")):
+        group = [name(d.key, s) for s, v in zip(d.ranked, verdicts) if v == verdict]
+        if group:
+            text += f"; {what}: {', '.join(group)}"
+    return text + "."
+
+
+def generic_sentences(d):
+    """Winner, kNN, shape (numeric settings) and floor: what every setting study says."""
+    if len(d.ranked) < 2:
+        return ["Fewer than two settings finished, so there is nothing to compare yet."]
+    text = [winner_text(d), knn_text(d)]
+    if d.spec.numeric:
+        text.append(shape_text(d))
+    text.append(floor_text(d))
+    return text
+
+
+def gap_text(fam, a, b, name_a=None, name_b=None):
+    """'A (m%) is 7.82 points below B (m%), beyond noise' / 'is within noise of' / indicative."""
+    name_a, name_b = name_a or a, name_b or b
+    v = fam.verdict(a, b)
+    ma, mb = fam.mean(a), fam.mean(b)
+    head = f"{name_a} ({ma:.2f}%) "
+    if v in stats.CALLED:
+        return head + f"is {abs(ma - mb):.2f} points {v} {name_b} ({mb:.2f}%), {said(v)}"
+    if v == "within":
+        return head + f"is within noise of {name_b} ({mb:.2f}%)"
+    return head + f"is {ma - mb:+.2f} points from {name_b} ({mb:.2f}%): {said(v)}"
+
+
+def lin_of(d, label):
+    return next((s for s in d.summaries if s["label"] == label), None)
+
+
+def budget(d):
+    """'190 steps on 5,000 images' of the study's default-encoder runs, from their records."""
+    runs = [r for s in d.summaries for r in s["ok"] if r["script"] == "pretrain"]
+    steps = sorted({int(r["step"]) for r in runs if r["step"]})
+    images = sorted({int(r["config"].get("schedule", {}).get("images")) for r in runs
+                     if (r["config"].get("schedule") or {}).get("images")})
+    if not steps:
+        return "this grid's budget"
+    text = f"{'/'.join(str(s) for s in steps)} optimisation steps"
+    return text + (f" on {'/'.join(f'{i:,}' for i in images)} images" if images else "")
+
+
+def agreement(ok, yes, no, unknown):
+    return {True: yes, False: no, None: unknown}[ok]
+
+
+# ----------------------------------------------------------------------------- floor
+def floor_sentences(d):
+    return []
+
+
+def floor_discussion(d):
+    floors = d.floor or {}
+    if not floors:
+        return ""
+    vals = "; ".join(f"{enc} {mean_std(f['values'])[0]:.2f}%" for enc, f in floors.items())
+    return ("**Floor.** A linear probe on the features of an untrained network is far above chance (10%) on "
+            "CIFAR-10: random convolutional features are a known strong baseline (Saxe et al. 2011, \"On random "
+            f"weights and unsupervised feature learning\"). Here: {vals}. Every gain below is measured against "
+            "this floor, not against chance.")
+
+
+def floor_summary(d):
+    return None
+
+
+# ----------------------------------------------------------------------------- aug
+def aug_sentences(d):
+    return generic_sentences(d)
+
+
+def aug_discussion(d):
+    fam = d.family()
+    have = {s["label"]: s for s in d.summaries if s["lin"]}
+    text = ("**Augmentations.** SimCLR (Chen et al. 2020, Fig. 5) finds that no single transformation makes a good "
+            "view pair and that random crop with colour distortion is by far the strongest composition; colour "
+            "distortion matters because crops of one image share their colour histogram (Fig. 6).")
+    if "crop_color" in have and "crop" in have:
+        v = fam.verdict("crop_color", "crop")
+        text += f" Here crop + colour against crop alone: {gap_text(fam, 'crop_color', 'crop')}"
+        if "color" in have:
+            text += f"; against colour alone: {gap_text(fam, 'crop_color', 'color')}"
+        text += "."
+        text += agreement(v == "above" if v in stats.CALLED + ("within",) else None,
+                          " This agrees with the paper: adding colour distortion to the crop is the step that matters.",
+                          " This does not show the paper's gain at this budget.",
+                          " One seed cannot say whether this agrees.")
+    if "simclr_blur" in have and "simclr" in have:
+        v = fam.verdict("simclr_blur", "simclr")
+        text += (f" Gaussian blur, which SimCLR adds for ImageNet but leaves out on CIFAR-10 (App. B.9), "
+                 f"{'changes nothing beyond noise here' if v == 'within' else 'is ' + gap_text(fam, 'simclr_blur', 'simclr')}"
+                 " — the 32×32 images have little detail for a blur to remove.")
+    return text
+
+
+def aug_summary(d):
+    if not d.ranked:
+        return None
+    fam = d.family()
+    top = d.ranked[0]
+    tied = [s["label"] for s in d.ranked if s is top or fam.verdict(top["label"], s["label"]) == "within"]
+    text = (f"**Augmentations**: highest mean {top['label']} ({top['mean']:.2f}%); within noise of it: "
+            f"{', '.join(x for x in tied if x != top['label']) or 'none'}")
+    if d.floor is not None:
+        at_floor = [s["label"] for s in d.ranked if fam.verdict(s["label"], FLOOR) != "above"]
+        text += f"; not above the random-init floor beyond noise: {', '.join(at_floor) or 'none'}"
+    return text + "."
+
+
+# ----------------------------------------------------------------------------- encoder
+def knn_climb(s):
+    """(earlier kNN, its epoch, last kNN, its epoch) of the mean kNN curve, if it was measured twice."""
+    per_epoch = {}
+    for r in s["ok"]:
+        for m in r["metrics"]:
+            if m.get("knn_top1") is not None:
+                per_epoch.setdefault(m["epoch"], []).append(m["knn_top1"])
+    epochs = sorted(per_epoch)
+    if len(epochs) < 2:
+        return None
+    a, b = epochs[-2], epochs[-1]
+    return float(np.mean(per_epoch[a])), a, float(np.mean(per_epoch[b])), b
+
+
+def encoder_sentences(d):
+    """The raw ranking and the gain over each encoder's own untrained copy, both under the rule,
+    with the caveats of single seeds and of a kNN curve still rising at the end."""
+    text = generic_sentences(d)
+    fam = d.family()
+    gains = [(s, s["mean"] - mean_std(s["floor"])[0]) for s in d.summaries if s["lin"] and s["floor"]]
+    if gains:
+        parts = [f"{s['label']} {g:+.2f} ({said(fam.verdict(s['label'], untrained(s)))})" for s, g in gains]
+        text.append("Measured against the same encoder untrained (its own random-init floor), pre-training adds "
+                    f"(points): {', '.join(parts)}.")
+    if len(gains) >= 2:
+        (a, ga), (b, gb) = sorted(gains, key=lambda x: -x[1])[:2]
+        single = [s["label"] for s, _ in gains if fam.n(s["label"]) < 2]
+        rank_raw = d.ranked[0]["label"]
+        verdict = "indicative" if single else gain_verdict(fam, a, b)
+        sentence = (f"By the gain over its own floor the order is {a['label']} ({ga:+.2f}) before {b['label']} "
+                    f"({gb:+.2f}), {said(verdict)}")
+        if rank_raw != a["label"]:
+            sentence += f"; by raw accuracy it is the other way ({rank_raw} first)"
+        if single:
+            sentence += f": {', '.join(single)} has one seed, so neither ordering is established"
+        text.append(sentence + ".")
+    for s in d.summaries:
+        climb = knn_climb(s) if s["lin"] else None
+        if climb and climb[2] - climb[0] > 0.5:
+            text.append(f"{s['label']}'s kNN accuracy was still rising at the last measurement ({climb[0]:.2f}% at "
+                        f"epoch {climb[1]}, {climb[2]:.2f}% at epoch {climb[3]}): this budget may stop it short.")
+    return text
+
+
+def gain_verdict(fam, a, b):
+    """The gain of a over its floor against b's over its own: a t-test of the contrast with the
+    study's pooled spread, at the family's error divided by its number of comparisons (Bonferroni)."""
+    from scipy import stats as sps
+    la, lb = a["label"], b["label"]
+    ua, ub = untrained(a), untrained(b)
+    if min(fam.n(x) for x in (la, ua, lb, ub)) < 2 or not fam.df:
+        return "indicative"
+    diff = (fam.mean(la) - fam.mean(ua)) - (fam.mean(lb) - fam.mean(ub))
+    se = fam.s * np.sqrt(sum(1 / fam.n(x) for x in (la, ua, lb, ub)))
+    p = 2 * sps.t.sf(abs(diff / se), fam.df)
+    if p > fam.alpha / (len(fam.pairs) + 1):
+        return "within"
+    return "above" if diff > 0 else "below"
+
+
+def encoder_discussion(d):
+    fam = d.family()
+    text = ("**Encoder.** SimCLR (Fig. 7) finds that self-supervised learning gains more than supervised learning "
+            "from a bigger encoder (depth and width), over hundreds of epochs on ImageNet.")
+    gains = {s["label"]: s["mean"] - mean_std(s["floor"])[0] for s in d.summaries if s["lin"] and s["floor"]}
+    if gains:
+        text += " Here the gains over each encoder's untrained copy are " + ", ".join(
+            f"{k} {v:+.2f}" for k, v in gains.items()) + " points"
+        single = [s["label"] for s in d.summaries if s["lin"] and fam.n(s["label"]) == 1]
+        text += (f" ({', '.join(single)} one seed: indicative)" if single else "") + "."
+    text += (f" The larger encoder pays a much higher wall time for {budget(d)}, and a deeper network needs "
+             "more steps to leave its random initialisation; the raw ranking mixes the encoders' different floors "
+             "with what pre-training adds, which is why the gain over the floor is the fairer reading.")
+    return text
+
+
+def encoder_summary(d):
+    fam = d.family()
+    if len(d.ranked) < 2:
+        return None
+    parts = [f"{s['label']} {s['mean']:.2f}% (n={fam.n(s['label'])}, "
+             f"{s['mean'] - mean_std(s['floor'])[0]:+.2f} over its untrained copy)" for s in d.ranked if s["floor"]]
+    if not parts:
+        return None
+    gains = sorted([s for s in d.ranked if s["floor"]], key=lambda s: -(s["mean"] - mean_std(s["floor"])[0]))
+    single = [s["label"] for s in d.ranked if fam.n(s["label"]) == 1]
+    return (f"**Base encoder**: {'; '.join(parts)}: first by raw accuracy {d.ranked[0]['label']}, by gain over its "
+            f"own floor {gains[0]['label']}" + (f"; with one seed of {', '.join(single)} neither order is established."
+                                                 if single else "."))
+
+
+# ----------------------------------------------------------------------------- tau
+def tau_sentences(d):
+    return generic_sentences(d)
+
+
+def geometry_field(d):
+    return "z" if any(s["align_z"] or s["unif_z"] for s in d.summaries) else "h"
+
+
+def tau_geometry_text(d):
+    """Alignment and uniformity across every τ (their shapes, under the rule), and whether the best
+    aligned or the most uniform τ is among the most accurate."""
+    g = geometry_field(d)
+    pts = sorted([s for s in d.summaries if is_number(s["setting"]) and s[f"align_{g}"] and s[f"unif_{g}"]],
+                 key=lambda s: s["setting"])
+    if len(pts) < 2:
+        return ""
+    text = []
+    for m in ("align", "unif"):
+        field = f"{m}_{g}"
+        seeded = [s for s in pts if len(s[field]) >= 2]
+        if len(seeded) >= 2 and d.family(field).df:
+            text.append(shape_text(d, field, seeded, 3, "").replace(f" {m}", f" {m}", 1)
+                        .replace("Alignment", f"The alignment of {g}").replace("Uniformity", f"The uniformity of {g}")
+                        .replace("in alignment", f"in the alignment of {g}").replace("in uniformity",
+                                                                                        f"in the uniformity of {g}"))
+        else:
+            text.append(f"The {'alignment' if m == 'align' else 'uniformity'} of {g} per τ "
+                        f"({means_text(pts, field, 3, '')}): {said('no spread')}.")
+    fam = d.family()
+    ranked = [s for s in d.ranked if is_number(s["setting"]) and fam.n(s["label"]) >= 2]
+    if len(ranked) < 2 or not fam.df:
+        return " ".join(text + ["Without a seed spread no τ can be called the most accurate, so whether accuracy "
+                                "tracks alignment or uniformity cannot be said."])
+    top = ranked[0]
+    for m, word in (("align", "best aligned"), ("unif", "most uniform")):
+        best = min(pts, key=lambda s: mean_std(s[f"{m}_{g}"])[0])
+        if best is top:
+            text.append(f"The {word} τ ({best['label']}) is also the highest in accuracy ({top['mean']:.2f}%).")
+            continue
+        v = fam.verdict(best["label"], top["label"]) if fam.n(best["label"]) >= 2 else "indicative"
+        among_least = best is ranked[-1] or best is ranked[-2] if len(ranked) > 2 else best is ranked[-1]
+        if v == "below":
+            text.append(f"The {word} τ ({best['label']}, {best['mean']:.2f}%) is below the most accurate "
+                        f"(τ = {top['label']}, {top['mean']:.2f}%) beyond noise"
+                        + (", among the least accurate" if among_least else "")
+                        + f": accuracy does not follow {'alignment' if m == 'align' else 'uniformity'} alone.")
+        elif v == "within":
+            place = next(i for i, s in enumerate(d.ranked) if s is best) + 1
+            text.append(f"The {word} τ ({best['label']}, {best['mean']:.2f}%) is within noise of the highest "
+                        f"accuracy (τ = {top['label']}, {top['mean']:.2f}%), and {ordinal(place)} of {len(d.ranked)} "
+                        "by mean accuracy" + (f": accuracy does not follow {'alignment' if m == 'align' else 'uniformity'}"
+                                              " in these means either" if place > (len(d.ranked) + 1) // 2 else "")
+                        + ".")
+        else:
+            text.append(f"The {word} τ ({best['label']}) against the most accurate: {said(v)}.")
+    return " ".join(text)
+
+
+def ordinal(n):
+    return {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}.get(n, f"{n}th")
+
+
+def tau_discussion(d):
+    fam = d.family()
+    seeded = [s for s in d.ranked if fam.n(s["label"]) >= 2]
+    text = ("**Temperature.** SimCLR (Table 5) finds, with ℓ2-normalised embeddings, an intermediate τ best "
+            "(0.1 of 0.05-1 on ImageNet), worse both lower and higher. Wang & Liu (2021) explain why: a small τ "
+            "concentrates the loss on the hardest negatives, which spreads the embedding more uniformly but makes "
+            "it intolerant of semantically close samples; Wang & Isola (2020) tie accuracy to both alignment and "
+            "uniformity.")
+    if seeded:
+        kind, k = shape(sorted([s for s in seeded if is_number(s["setting"])], key=lambda s: s["setting"]), fam) \
+            if len(seeded) >= 2 else ("flat", None)
+        ordered_pts = sorted([s for s in seeded if is_number(s["setting"])], key=lambda s: s["setting"])
+        top = seeded[0]
+        text += f" Here the highest mean is at τ = {top['label']} ({top['mean']:.2f}%)"
+        text += {"peak": f", an interior peak beyond noise at τ = {ordered_pts[k]['label'] if k is not None else ''}"
+                 f": this agrees with the paper's shape.",
+                 "flat": ", but no pair of τ differs beyond noise: the grid cannot confirm the shape.",
+                 "mixed": "; only some pairs differ beyond noise, so the shape is partly confirmed: the paper's "
+                          "intermediate optimum fits the pairs called, without an established peak.",
+                 "rising": ": accuracy rises with τ here, unlike the paper.",
+                 "falling": ": accuracy falls as τ grows here, as the low-τ side of the paper's curve.",
+                 "dip": ": an interior dip, unlike the paper."}.get(kind, ".")
+    g = geometry_field(d)
+    pts = sorted([s for s in d.summaries if is_number(s["setting"]) and s[f"unif_{g}"] and s["rank_z"]],
+                 key=lambda s: s["setting"])
+    if pts:
+        lo = pts[0]
+        text += (f" At the lowest τ ({lo['label']}) z is the least uniform of all ({mean_std(lo[f'unif_{g}'])[0]:.3f}) "
+                 f"with an effective rank of {mean_std(lo['rank_z'])[0]:.1f}: in {budget(d)} the hard-negative "
+                 "pressure of a very small τ has not spread z over many dimensions, the likely reason uniformity "
+                 "does not keep improving as τ falls, as Wang & Liu's picture would have it.")
+    return text
+
+
+def tau_summary(d):
+    fam = d.family()
+    seeded = [s for s in d.ranked if fam.n(s["label"]) >= 2]
+    if len(seeded) < 2:
+        return None
+    top, low = seeded[0], seeded[-1]
+    return (f"**Temperature τ**: accuracy is highest at τ = {top['label']} ({top['mean']:.2f}%) and lowest at "
+            f"τ = {low['label']} ({low['mean']:.2f}%), {said(fam.verdict(top['label'], low['label']))}; "
+            "see the shape across all pairs in its section.")
+
+
+# ----------------------------------------------------------------------------- bs, bs_steps
+def images_seen(s):
+    """Images seen in pre-training (steps × batch size), mean over the setting's runs."""
+    vals = [r["step"] * r["args"]["bs"] for r in s["ok"] if r["step"] and r["args"].get("bs")]
+    return float(np.mean(vals)) if vals else None
+
+
+def confound_text(d):
+    """The numbers each batch size changes besides the negatives: steps and images seen."""
+    rows = [s for s in d.summaries if s["lin"] and s["steps"]]
+    if not rows:
+        return ""
+    parts = ", ".join(f"bs = {s['label']}: {mean_std(s['steps'])[0]:.0f} steps, {images_seen(s):,.0f} images seen"
+                      for s in rows)
+    if d.spec.equal_steps:
+        return (f"Confound: at equal steps the larger batch sees more images ({parts}), so the batch size is "
+                "confounded with the images seen, and the number of negatives (2·bs − 2) with both; the "
+                "`negatives` study varies the negatives alone.")
+    return (f"Confound: at equal epochs a smaller batch takes more optimisation steps at a smaller learning rate "
+            f"(scaled per 256 images) ({parts}), so the batch size is confounded with the number and size of the "
+            "updates; `bs_steps` holds the steps fixed.")
+
+
+def bs_sentences(d):
+    return generic_sentences(d) + [confound_text(d)]
+
+
+def bs_discussion(d):
+    fam = d.family()
+    seeded = sorted([s for s in d.summaries if s["lin"] and fam.n(s["label"]) >= 2 and is_number(s["setting"])],
+                    key=lambda s: s["setting"])
+    text = ("**Batch size" + (" at equal steps" if d.spec.equal_steps else " at equal epochs") + ".** SimCLR (Fig. 9) "
+            "finds larger batches better, most of all for short training, and attributes it to more negatives per "
+            "anchor; the gap closes with longer training.")
+    if len(seeded) >= 2:
+        kind, _ = shape(seeded, fam)
+        lo, hi = seeded[0], seeded[-1]
+        text += f" Here from bs = {lo['label']} ({lo['mean']:.2f}%) to bs = {hi['label']} ({hi['mean']:.2f}%) accuracy is "
+        text += {"rising": "rising beyond noise", "falling": "falling beyond noise", "flat": "flat within noise"}.get(
+            kind, "without a single direction beyond noise")
+        if d.spec.equal_steps:
+            text += (": " + ("consistent with the paper, but the larger batch also sees more images in the same steps, "
+                             "so this is not evidence for negatives alone." if kind == "rising" else
+                             "the paper's gain is not reproduced."))
+        else:
+            text += (": " + ("the opposite of the paper's direction; at equal epochs the small batch takes many more "
+                             "steps, which at this short budget is the likely reason." if kind == "falling" else
+                             "the paper's gain is not reproduced at equal epochs, where the smaller batch takes more "
+                             "steps." if kind != "rising" else "consistent with the paper."))
+    return text
+
+
+def bs_summary(d):
+    fam = d.family()
+    seeded = sorted([s for s in d.summaries if s["lin"] and fam.n(s["label"]) >= 2 and is_number(s["setting"])],
+                    key=lambda s: s["setting"])
+    if len(seeded) < 2:
+        return None
+    kind, _ = shape(seeded, fam)
+    lo, hi = seeded[0], seeded[-1]
+    word = {"rising": "rises", "falling": "falls", "flat": "is flat within noise"}.get(kind, "has no single direction")
+    how = "at equal steps" if d.spec.equal_steps else "at equal epochs"
+    return (f"**Batch size {how}**: from {lo['label']} to {hi['label']} accuracy {word} "
+            f"({lo['mean']:.2f}% → {hi['mean']:.2f}%), confounded with "
+            + ("the images seen." if d.spec.equal_steps else "the number of steps."))
+
+
+# ----------------------------------------------------------------------------- negatives
+def negatives_per_anchor(s):
+    """2·bs/k − 2 for the setting's k (neg_groups) and batch size."""
+    bs = first(s["ok"] or s["runs"], "args").get("bs") if (s["ok"] or s["runs"]) else None
+    k = s["setting"] if is_number(s["setting"]) else None
+    return int(2 * bs / k - 2) if bs and k else None
+
+
+def negatives_sentences(d):
+    per = ", ".join(f"k = {s['label']}: {negatives_per_anchor(s)}" for s in d.summaries
+                    if negatives_per_anchor(s) is not None)
+    return generic_sentences(d) + ([f"Negatives per anchor (2·bs/k − 2): {per}; the batch, the steps and the "
+                                    "learning rate are the same in every row."] if per else [])
+
+
+def negatives_discussion(d):
+    fam = d.family()
+    seeded = sorted([s for s in d.summaries if s["lin"] and fam.n(s["label"]) >= 2 and is_number(s["setting"])],
+                    key=lambda s: s["setting"])
+    text = ("**Negatives.** SimCLR (Fig. 9) and MoCo (He et al. 2020) credit more negatives per anchor for better "
+            "representations; the batch-size studies cannot isolate that, this one does (same images, steps and "
+            "learning rate; only the negatives each anchor sees change).")
+    if len(seeded) >= 2:
+        kind, _ = shape(seeded, fam)
+        most, fewest = seeded[0], seeded[-1]  # k = 1: the most negatives
+        text += (f" Here from k = {most['label']} ({negatives_per_anchor(most)} negatives, {most['mean']:.2f}%) to "
+                 f"k = {fewest['label']} ({negatives_per_anchor(fewest)} negatives, {fewest['mean']:.2f}%) accuracy "
+                 + {"falling": "falls beyond noise: fewer negatives hurt, as the papers say.",
+                    "rising": "rises beyond noise: fewer negatives help here, unlike the papers.",
+                    "flat": f"is flat within noise: at {budget(d)} the number of negatives is not what limits the "
+                            "representation."}.get(kind, "has no single direction beyond noise."))
+    return text
+
+
+def negatives_summary(d):
+    fam = d.family()
+    seeded = sorted([s for s in d.summaries if s["lin"] and fam.n(s["label"]) >= 2 and is_number(s["setting"])],
+                    key=lambda s: s["setting"])
+    if len(seeded) < 2:
+        return None
+    kind, _ = shape(seeded, fam)
+    return (f"**Negatives alone** (fixed batch, steps, lr; k groups): from {negatives_per_anchor(seeded[0])} to "
+            f"{negatives_per_anchor(seeded[-1])} negatives per anchor accuracy "
+            + {"falling": "falls beyond noise", "rising": "rises beyond noise", "flat": "is flat within noise"}.get(
+                kind, "has no single direction") + f" ({seeded[0]['mean']:.2f}% → {seeded[-1]['mean']:.2f}%).")
+
+
+# ----------------------------------------------------------------------------- head
+def head_probe_text(d):
+    fam = d.family("probe")
+    text = []
+    for s in d.summaries:
+        if s["setting"] == NO_HEAD:
+            text.append(f"For head = {NO_HEAD} there is no head, so z = h and the two probes are one: no gap to report.")
+        elif s["z"]:
+            text.append(f"For head = {s['label']} the " + gap_text(fam, f"{s['label']} h", f"{s['label']} z",
+                                                                     "probe on h", "the probe on z = g(h)") + ".")
+    return " ".join(text)
+
+
+def rank_fractions(s, space):
+    """Per seed: effective rank of `space` / its width, in %."""
+    return [100 * r[f"rank_{space}"] / r[f"dim_{space}"] for r in s["ok"]
+            if r.get(f"rank_{space}") is not None and r.get(f"dim_{space}")]
+
+
+def head_rank_text(d):
+    """Head study: the share of its width each space uses (effective rank / dimension), z against
+    h per head, under the rule; and h's effective rank without a head against with one."""
+    fam = d.family("rankfrac")
+    text = []
+    for s in d.summaries:
+        if s["setting"] == NO_HEAD or fam.n(f"{s['label']} z") == 0 or fam.n(f"{s['label']} h") == 0:
+            continue
+        a, b = f"{s['label']} z", f"{s['label']} h"
+        v = fam.verdict(a, b)
+        sentence = (f"For head = {s['label']}, z uses {fam.mean(a):.1f}% of its width (effective rank "
+                    f"{mean_std(s['rank_z'])[0]:.1f} of {first(s['ok'], 'dim_z'):g}) and h {fam.mean(b):.1f}% "
+                    f"(effective rank {mean_std(s['rank_h'])[0]:.1f} of {first(s['ok'], 'dim_h'):g})")
+        sentence += {"below": ": z uses a smaller share of its width than h, beyond noise",
+                     "above": ": z uses a larger share of its width than h, beyond noise",
+                     "within": ": the same share within noise, so the head does not collapse dimensions relative to "
+                               "its width"}.get(v, f": {said(v)}")
+        text.append(sentence + ".")
+    fam_h = d.family("rank_h")
+    none = next((s for s in d.summaries if s["setting"] == NO_HEAD and s["rank_h"]), None)
+    others = [s for s in d.summaries if s["setting"] != NO_HEAD and s["rank_h"]]
+    if none and others:
+        verdicts = [fam_h.verdict(none["label"], o["label"]) for o in others]
+        parts = ", ".join(f"{mean_std(o['rank_h'])[0]:.1f} with head = {o['label']} ({said(v) if v not in stats.CALLED else ('lower' if v == 'below' else 'higher') + ', ' + said(v)})"
+                          for o, v in zip(others, verdicts))
+        sentence = (f"Without a head (head = {NO_HEAD}) the loss acts on h itself, and h's effective rank is "
+                    f"{mean_std(none['rank_h'])[0]:.1f}, against {parts}")
+        if all(v == "below" for v in verdicts):
+            sentence += (": a projection head keeps h from the dimensional collapse the loss causes in what it "
+                         "acts on, as Jing et al. (2022) describe")
+        elif all(v == "within" for v in verdicts):
+            sentence += ": here a head does not change h's effective rank beyond noise"
+        text.append(sentence + ".")
+    return " ".join(text)
+
+
+def head_groups(d):
+    """The head section's own families: the probes on h and on z, and each space's share of its width."""
+    d.extra["probe"] = {f"{s['label']} {sp}": s[f] for s in d.summaries if s["setting"] != NO_HEAD
+                        for sp, f in (("h", "lin"), ("z", "z")) if s[f]}
+    d.extra["rankfrac"] = {f"{s['label']} {sp}": rank_fractions(s, sp) for s in d.summaries
+                           if s["setting"] != NO_HEAD for sp in ("h", "z") if rank_fractions(s, sp)}
+
+
+def head_sentences(d):
+    return generic_sentences(d) + [head_probe_text(d)]
+
+
+def head_discussion(d):
+    fam = d.family()
+    have = {s["label"]: s for s in d.summaries if s["lin"]}
+    text = ("**Projection head.** SimCLR (Fig. 8, Sec. 4.2) finds a non-linear head better than a linear one and "
+            "much better than none, and the layer before the head (h) better than its output (z) by more than 10 "
+            "points; Jing et al. (2022) explain the head as absorbing the dimensional collapse the loss causes.")
+    none = have.get(NO_HEAD)
+    heads = [s for k, s in have.items() if k != NO_HEAD]
+    if none and heads:
+        vs = [fam.verdict(s["label"], NO_HEAD) for s in heads]
+        text += (" Here every head beats no head beyond noise (" if all(v == "above" for v in vs) else " Here (")
+        text += ", ".join(f"{s['label']} {s['mean']:.2f}%" for s in heads) + f" against none {none['mean']:.2f}%)"
+        text += ", as in the paper" if all(v == "above" for v in vs) else ", not all beyond noise"
+        gaps = [s["mean"] - mean_std(s["z"])[0] for s in heads if s["z"]]
+        if gaps:
+            text += (f"; and h beats z by {min(gaps):.1f}-{max(gaps):.1f} points, the paper's direction at a "
+                     "smaller size")
+        text += "."
+    nb = [s for s in heads if s["setting"] == "bn"]
+    if "nobn" in have and nb:
+        v = fam.verdict("bn", "nobn")
+        text += (f" BatchNorm in the head {'changes nothing beyond noise' if v == 'within' else gap_text(fam, 'bn', 'nobn')}"
+                 " for the probe on h.")
+    return text
+
+
+def head_summary(d):
+    fam = d.family()
+    have = {s["label"]: s for s in d.summaries if s["lin"]}
+    if NO_HEAD not in have or len(have) < 2:
+        return None
+    heads = [s for k, s in have.items() if k != NO_HEAD]
+    return ("**Projection head**: " + ", ".join(f"{s['label']} {s['mean']:.2f}%" for s in heads)
+            + f" against no head {have[NO_HEAD]['mean']:.2f}% ("
+            + "; ".join(f"{s['label']}: {said(fam.verdict(s['label'], NO_HEAD))}" for s in heads)
+            + "); BN or not in the head: " + (said(fam.verdict("bn", "nobn")) if "bn" in have and "nobn" in have
+                                              else "not run") + ".")
+
+
+# ----------------------------------------------------------------------------- method, method_long
+def simclr_at(runs, simclr_runs, tau):
+    """The finished runs of the SimCLR setting of `simclr_runs` with τ = tau instead (any study)."""
+    if not simclr_runs:
+        return []
+
+    def key(r):
+        return tuple(sorted((k, str(v)) for k, v in r["args"].items() if k not in SEED_AND_TAU_FREE))
+    want = key(simclr_runs[0])
+    return [r for r in runs.values() if r["script"] == "pretrain" and r["status"] == "ok" and r["top1"] is not None
+            and r["args"].get("method") == "simclr" and r["args"].get("tau") == tau and key(r) == want]
+
+
+def moco_pairs(d):
+    """[(moco summary, simclr summary, label of SimCLR at MoCo's τ, its runs)] for the study."""
+    simclr = next((s for s in d.summaries if s["setting"] == "simclr" and s["ok"]), None)
+    out = []
+    for s in d.summaries:
+        tau = first(s["ok"], "args").get("tau") if s["ok"] else None
+        if s["setting"] != "moco" or simclr is None or tau is None or tau == simclr["ok"][0]["args"].get("tau"):
+            continue
+        at = simclr_at(d.runs, simclr["ok"], tau)
+        if at:
+            out.append((s, simclr, f"simclr τ={fmt_value(tau)}", at))
+    return out
+
+
+def moco_text(d):
+    """MoCo against SimCLR at MoCo's τ (from whichever study ran it), and every other difference."""
+    text = []
+    fam = d.family()
+    for moco, simclr, label, at in moco_pairs(d):
+        a = moco["ok"][0]["args"]
+        tau, bs = a.get("tau"), a.get("bs")
+        text.append(f"MoCo runs at τ = {fmt_value(tau)}, SimCLR's default at τ = "
+                    f"{fmt_value(simclr['ok'][0]['args'].get('tau'))}; against SimCLR at τ = {fmt_value(tau)} "
+                    f"({stats.fmt_ci(fam, label)}, from the {' and '.join(sorted({st for r in at for st in r['studies']})) or 'other'} "
+                    f"study), {gap_text(fam, 'moco', label, 'MoCo', 'SimCLR')}.")
+        diffs = []
+        if a.get("queue_size"):
+            diffs.append(f"negatives: {a['queue_size']:,} queued keys of earlier batches against SimCLR's "
+                         f"2N − 2 = {2 * bs - 2} in-batch negatives")
+        diffs.append(f"the key encoder is a momentum copy (EMA {fmt_value(a.get('ema'))}) whose BatchNorm normalises "
+                     "shuffled groups of the batch (shuffle-BN), where SimCLR's one encoder normalises each whole batch")
+        diffs.append("MoCo's loss is symmetrised, each view a query once and a key once, with no gradient through the "
+                     "keys")
+        mins = [np.mean(x["minutes"]) for x in (moco, simclr) if x["minutes"]]
+        if len(mins) == 2:
+            diffs.append(f"wall time {mins[0]:.2f} min against {mins[1]:.2f} min per run")
+        text.append("The comparison at equal τ still differs in: " + "; ".join(diffs) + ".")
+    return " ".join(text)
+
+
+def method_groups(d):
+    """SimCLR at MoCo's τ joins the family of linear top-1."""
+    for moco, simclr, label, at in moco_pairs(d):
+        d.extra.setdefault("lin", {})[label] = values(at, "top1")
+
+
+def method_sentences(d):
+    return generic_sentences(d) + [moco_text(d)]
+
+
+def method_discussion(d):
+    fam = d.family()
+    have = {s["label"]: s for s in d.summaries if s["lin"]}
+    text = ("**Method" + (" at the longer budget" if d.name == "method_long" else "") + ".** MoCo v2 (Chen et al. "
+            "2020b) matches or beats SimCLR with a batch of 256 thanks to its queue of negatives and momentum "
+            "encoder; BYOL (Grill et al. 2020) beats both on ImageNet without negatives, but with a slowly moving "
+            "target (EMA from 0.996 towards 1), LARS and about 1,000 epochs.")
+    pairs = moco_pairs(d)
+    if pairs:
+        moco, simclr, label, _ = pairs[0]
+        v, v0 = fam.verdict("moco", label), fam.verdict("moco", simclr["label"])
+        text += (f" Here MoCo against SimCLR at the same τ is {said(v)} ({moco['mean']:.2f}% vs {fam.mean(label):.2f}%)"
+                 f" and against SimCLR's default τ {said(v0)} ({simclr['mean']:.2f}%)")
+        text += (": MoCo's lead over the default is a temperature effect until shown otherwise." if v0 == "above"
+                 and v == "within" else ": this grid does not separate MoCo from SimCLR at either τ." if v == v0 ==
+                 "within" else ".")
+    elif "moco" in have and "simclr" in have:
+        text += f" Here {gap_text(fam, 'moco', 'simclr', 'MoCo', 'SimCLR')}."
+    if "byol" in have:
+        others = [k for k in have if k != "byol"]
+        below = all(fam.verdict("byol", k) == "below" for k in others)
+        a = have["byol"]["ok"][0]["args"] if have["byol"]["ok"] else {}
+        text += (f" BYOL ({have['byol']['mean']:.2f}%) is " + ("below both beyond noise" if below else
+                                                               "not below both beyond noise")
+                 + f", at {budget(d)} with SimCLR's optimiser (lr {fmt_value(a.get('lr'))}, wd "
+                 f"{fmt_value(a.get('wd'))}) and EMA {fmt_value(a.get('ema'))} → 1, far from the paper's recipe: a "
+                 "likely reason is that its target network has few steps to improve on the random one it starts "
+                 "from; this grid cannot say how BYOL ranks on its own recipe.")
+    return text
+
+
+def method_summary(d):
+    fam = d.family()
+    if len(d.ranked) < 2:
+        return None
+    text = ("**Methods" + (" (longer budget)" if d.name == "method_long" else "") + "**: "
+            + ", ".join(f"{s['label']} {s['mean']:.2f}%" for s in d.ranked))
+    pairs = moco_pairs(d)
+    if pairs:
+        _, _, label, _ = pairs[0]
+        text += f"; MoCo against SimCLR at MoCo's τ: {said(fam.verdict('moco', label))}"
+    return text + f", at {budget(d)}."
+
+
+def method_long_sentences(d):
+    text = method_sentences(d)
+    short = d.others.get("method")
+    if short is not None and short.ranked and d.ranked:
+        order = lambda x: " > ".join(s["label"] for s in x.ranked)  # noqa: E731
+        same = [s["label"] for s in short.ranked] == [s["label"] for s in d.ranked]
+        text.append(f"Order by mean at {budget(d)}: {order(d)}; at the method study's {budget(short)}: {order(short)}"
+                    f" — the order by mean {'holds' if same else 'changes'} (each pair's calls are in the two "
+                    "studies' own sentences).")
+    return text
+
+
+# ----------------------------------------------------------------------------- fraction, fraction_steps
+def fraction_sentences(d):
+    return generic_sentences(d)
+
+
+def fraction_discussion(d):
+    fam = d.family()
+    text = ("**Pre-training data" + (" at equal steps" if d.spec.equal_steps else "") + ".** The papers pre-train on "
+            "all of ImageNet; more unlabelled data is generally expected to help, given enough steps to use it.")
+    seeded = [s for s in d.ranked if fam.n(s["label"]) >= 2]
+    single = [s for s in d.ranked if fam.n(s["label"]) == 1]
+    if single and len(seeded) < 2:
+        text += (" Here the settings other than the default have one seed (indicative): "
+                 + ", ".join(f"{s['label']}: {s['mean']:.2f}%" for s in d.ranked) + "; no conclusion is drawn.")
+    elif len(seeded) >= 2:
+        kind, _ = shape(sorted([s for s in seeded if is_number(s["setting"])], key=lambda s: s["setting"]), fam)
+        text += f" Here accuracy is {'flat within noise' if kind == 'flat' else kind} across the fractions"
+        text += (": at " + budget(d) + " more images do not help without more steps." if d.spec.equal_steps and
+                 kind == "flat" else ".")
+    return text
+
+
+def fraction_summary(d):
+    if len(d.ranked) < 2:
+        return None
+    fam = d.family()
+    n1 = any(fam.n(s["label"]) == 1 for s in d.ranked)
+    return (f"**Pre-training data{' at equal steps' if d.spec.equal_steps else ''}**: "
+            + ", ".join(f"{s['label']}: {s['mean']:.2f}%" for s in sorted(d.ranked, key=lambda s: s["setting"]))
+            + (" (settings with one seed: indicative)." if n1 else "."))
+
+
+# ----------------------------------------------------------------------------- label
+LABEL_NAMES = {"linear": "the SSL linear probe", "finetune": "fine-tuning", "supervised": "the supervised baseline",
+               "random-init": "the same probe on a random-init encoder"}
+LABEL_PAIRS = [("linear", "supervised"), ("finetune", "supervised"), ("linear", "random-init")]
+
+
+def cell(f, kind):
+    return f"{100 * f:g}% {kind}"
+
+
+def label_family(table):
+    groups = {cell(f, k): [v for v in vals if v is not None] for (f, k), vals in table.items()}
+    pairs = [(cell(f, a), cell(f, b)) for f in sorted({f for f, _ in table}) for a, b in LABEL_PAIRS
+             if groups.get(cell(f, a)) and groups.get(cell(f, b))]
+    return stats.Family(groups, pairs)
+
+
+def label_steps(runs):
+    """{kind: {fraction: steps}}: the optimisation steps each classifier trained (ceil(labelled /
+    bs) per epoch, as the scripts step), from the recorded result."""
+    out = {}
+    for r in runs:
+        res = r["result"] or {}
+        bs, n, ep = r["recipe"].get("bs"), res.get("labelled_images"), res.get("epochs") or r["recipe"].get("epochs")
+        if r["status"] == "ok" and bs and n and ep and r["label_fraction"] is not None:
+            out.setdefault(r["kind"], {})[float(r["label_fraction"])] = -(-int(n) // int(bs)) * int(ep)
+    return out
+
+
+def steps_text(runs):
+    """The steps per classifier and fraction, and whether they are equal across fractions."""
+    steps = label_steps(runs)
+    if not steps:
+        return ""
+    parts, unequal = [], []
+    for kind in ("supervised", "finetune", "linear", "random-init"):
+        if kind in steps:
+            per = steps[kind]
+            parts.append(f"{kind} " + ", ".join(f"{v:,} at {100 * f:g}%" for f, v in sorted(per.items())))
+            if max(per.values()) > 1.2 * min(per.values()):
+                unequal.append(kind)
+    text = "Optimisation steps of each classifier (ceil(labelled images / batch) per epoch × epochs): " + "; ".join(parts) + "."
+    if unequal:
+        text += (f" They are not equal across fractions ({', '.join(unequal)}): with the fewest labels each classifier "
+                 "also trains for fewer steps, so a gap at that fraction mixes the labels with the training length.")
+    else:
+        text += " Every classifier trains about the same number of steps at every fraction."
+    return text
+
+
+def subset_text(runs, default_run):
+    """Whether the SSL encoder was pre-trained on the images a label subset holds."""
+    if default_run is None:
+        return ""
+    a = default_run["args"]
+    pf, seed = a.get("fraction"), a.get("seed")
+    fracs = sorted({float(r["label_fraction"]) for r in runs if r["label_fraction"] is not None})
+    same = [f for f in fracs if pf is not None and abs(f - float(pf)) < 1e-9]
+    if not same:
+        return ""
+    n = (default_run["config"].get("schedule") or {}).get("images")
+    return (f"The SSL encoder was pre-trained on {100 * float(pf):g}% of the training images"
+            + (f" ({n:,})" if n else "") + f", drawn by the same seeded stratified draw (seed {seed}) as the "
+            f"{100 * same[0]:g}% label subset: the same images, so at {100 * same[0]:g}% (and below, a subset of "
+            "them) pre-training had no unlabelled data beyond the labelled ones, and fine-tuning cannot show the "
+            "gain SimCLR's Table 7 reports from pre-training on far more unlabelled images than are labelled.")
+
+
+def recipe_text(runs):
+    """What differs between the fine-tuning and supervised-baseline recipes (their recorded args)."""
+    by_fraction = {}
+    for r in runs:
+        if r["kind"] in ("finetune", "supervised") and r["status"] == "ok" and r["label_fraction"] is not None:
+            by_fraction.setdefault(float(r["label_fraction"]), {}).setdefault(r["kind"], r["recipe"])
+    pairs = {f: k for f, k in sorted(by_fraction.items()) if len(k) == 2}
+    if not pairs:
+        return ""
+    keys = ("lr", "wd", "epochs", "bs")
+    diffs = {}
+    for f, kinds in pairs.items():
+        for key in keys:
+            ft, sup = kinds["finetune"].get(key), kinds["supervised"].get(key)
+            if ft != sup:
+                diffs.setdefault((key, recorded(ft), recorded(sup)), []).append(f"{100 * f:g}%")
+    if not diffs:
+        return (f"Fine-tuning and the supervised baseline have identical recipes ({', '.join(keys)} as recorded): "
+                "only the initialisation differs.")
+    parts = [f"{key} (fine-tuning {ft}, supervised {sup}; at {', '.join(fs)})" for (key, ft, sup), fs in sorted(diffs.items())]
+    return ("Fine-tuning and the supervised baseline differ in more than the initialisation, by their recorded "
+            f"arguments: {'; '.join(parts)}.")
+
+
+def recorded(v):
+    return "not recorded" if v is None else fmt_value(v)
+
+
+def label_sentences(table, runs, default_run):
+    fam = label_family(table)
+    text = [recipe_text(runs), steps_text(runs), subset_text(runs, default_run)]
+    for f in sorted({f for f, _ in table}):
+        parts = [gap_text(fam, cell(f, a), cell(f, b), LABEL_NAMES[a], LABEL_NAMES[b]) for a, b in LABEL_PAIRS
+                 if (cell(f, a), cell(f, b)) in fam.pairs]
+        if parts:
+            text.append(f"With {100 * f:g}% of the labels, " + "; ".join(parts) + ".")
+    return [t for t in text if t]
+
+
+def label_discussion(table):
+    fam = label_family(table)
+    text = ("**Labels.** SimCLR (Table 7) fine-tunes a ResNet-50 pre-trained on all of ImageNet with 1% and 10% of "
+            "its labels and beats a supervised model trained on the same labels by a wide margin: the unlabelled "
+            "images carry what the few labels cannot.")
+    fr = sorted({f for f, _ in table})
+    gaps = [(f, fam.mean(cell(f, "finetune")) - fam.mean(cell(f, "supervised"))) for f in fr
+            if fam.n(cell(f, "finetune")) and fam.n(cell(f, "supervised"))]
+    if gaps:
+        text += (" Here fine-tuning minus supervised is " + ", ".join(f"{g:+.2f} points at {100 * f:g}%" for f, g in gaps)
+                 + (" (one seed per cell: indicative)" if any(fam.n(cell(f, "finetune")) < 2 for f, _ in gaps) else "")
+                 + ": no gain of the paper's size, the likely reason being that pre-training saw no images beyond the "
+                 "labelled ones at the fraction it was run for, with a small encoder and a short budget.")
+    return text
+
+
+def label_summary(table):
+    fam = label_family(table)
+    fr = sorted({f for f, _ in table})
+    parts = []
+    for f in fr:
+        if fam.n(cell(f, "supervised")) and fam.n(cell(f, "finetune")):
+            parts.append(f"{100 * f:g}%: supervised {fam.mean(cell(f, 'supervised')):.2f}, fine-tuned "
+                         f"{fam.mean(cell(f, 'finetune')):.2f}"
+                         + (f", SSL linear {fam.mean(cell(f, 'linear')):.2f}" if fam.n(cell(f, "linear")) else ""))
+    if not parts:
+        return None
+    n1 = any(len(v) == 1 for v in fam.groups.values())
+    ft = [abs(fam.mean(cell(f, "finetune")) - fam.mean(cell(f, "supervised"))) for f in fr
+          if fam.n(cell(f, "finetune")) and fam.n(cell(f, "supervised"))]
+    lin = [fam.mean(cell(f, "supervised")) - fam.mean(cell(f, "linear")) for f in fr
+           if fam.n(cell(f, "linear")) and fam.n(cell(f, "supervised"))]
+    text = ("**Supervised vs SSL + fine-tuning**: " + "; ".join(parts) + " (% top-1"
+            + (", one seed per cell: indicative" if n1 else "") + f"): fine-tuned and supervised differ by at most "
+            f"{max(ft):.2f} points")
+    if lin:
+        text += f"; the frozen SSL linear probe trails supervised by {min(lin):.2f}-{max(lin):.2f} points"
+    return text + "."
+
+
+# ----------------------------------------------------------------------------- the table of studies
+Study = namedtuple("Study", "intro setting numeric equal_steps normalised_loss absent sentences discussion summary")
+
+STUDIES = {
+    "floor": Study("Each encoder untrained (random initialisation), evaluated by the same linear probe as every "
+                   "trained encoder: the floor that pre-training is measured against.",
+                   "encoder", False, False, False, None, floor_sentences, floor_discussion, floor_summary),
+    "aug": Study("Which augmentations make the two views (the `--aug` presets of the README); all else at the default.",
+                 "aug", False, False, False, None, aug_sentences, aug_discussion, aug_summary),
+    "encoder": Study("The base encoder f, each beside its own untrained copy evaluated the same way: encoders differ in "
+                     "their random-init floors, so the gain over that floor is the fairer comparison.",
+                     "encoder", False, False, False, None, encoder_sentences, encoder_discussion, encoder_summary),
+    "tau": Study("The temperature τ of NT-Xent.", "tau", True, False, False, None, tau_sentences, tau_discussion,
+                 tau_summary),
+    "bs": Study("The batch size, i.e. the negatives per anchor (2·bs − 2), for a fixed number of epochs with the "
+                "learning rate scaled per 256 images: smaller batches take more steps, so this study confounds the "
+                "batch size with the number of updates; `bs_steps` holds the number of steps fixed.",
+                "bs", True, False, False, None, bs_sentences, bs_discussion, bs_summary),
+    "bs_steps": Study("The same batch sizes for the same number of optimisation steps and the same warm-up steps as "
+                      "the default run (`--steps`): the number of updates no longer changes with the batch size "
+                      "(smaller batches see fewer images instead).",
+                      "bs", True, True, False, None, bs_sentences, bs_discussion, bs_summary),
+    "negatives": Study("The number of negatives alone: the batch, the steps and the learning rate of the default run, "
+                       "with NT-Xent computed within k groups of bs/k images (`--neg-groups k`), so each anchor has "
+                       "2·bs/k − 2 negatives; k = 1 is the default run.",
+                       "neg_groups", True, True, False, 1, negatives_sentences, negatives_discussion, negatives_summary),
+    "head": Study("The projection head g. Linear evaluation is on h in every row; the probe on z = g(h) shows what "
+                  "the head's output keeps.", "head", False, False, False, None, head_sentences, head_discussion,
+                  head_summary),
+    "method": Study("SimCLR against MoCo v2 (τ 0.2, a queue of negatives, a momentum key encoder) and BYOL (no "
+                    "negatives; a predictor and a momentum target).", "method", False, False, True, None,
+                    method_sentences, method_discussion, method_summary),
+    "method_long": Study("The same three methods at a longer budget (more optimisation steps than the method study; "
+                         "the table gives them), to see whether the method study's ranking holds.",
+                         "method", False, True, True, None, method_long_sentences, method_discussion, method_summary),
+    "fraction": Study("The share of the 50,000 training images used for pre-training, for the same number of epochs: "
+                      "more images also means more optimisation steps.", "fraction", True, False, False, None,
+                      fraction_sentences, fraction_discussion, fraction_summary),
+    "fraction_steps": Study("The same shares for the same number of optimisation steps and the same warm-up steps as "
+                            "the default run (`--steps`; fewer epochs on more images): more data, no more compute.",
+                            "fraction", True, True, False, None, fraction_sentences, fraction_discussion,
+                            fraction_summary),
+    "label": Study("The default encoder against a supervised model trained from scratch, with 1%, 10% and 100% of the "
+                   "labels. With fewer labels each classifier trains more epochs (recorded per run); the steps this "
+                   "gives are stated below.", "label_fraction", True, False, False, None, None, None, None),
+}
+
+
+GROUPS = {"head": head_groups, "method": method_groups, "method_long": method_groups}  # extra groups, by study
+
+
+def prepare(d):
+    """Add a section's extra groups before any family is built (they change the pooled spread)."""
+    if d.name in GROUPS:
+        GROUPS[d.name](d)
+    return d
+
+
+def ordered(names):
+    """Study names in report order: the table's first, then any others A-Z."""
+    return [s for s in STUDIES if s in names] + sorted(set(names) - set(STUDIES))
+
+
+def tau_extra(d):
+    """The τ study's paragraph on alignment and uniformity."""
+    return tau_geometry_text(d)
+
+
+def default_seeds(runs, default_run):
+    """Every finished seed of the default setting, A-Z (the default run's row in every study)."""
+    if default_run is None:
+        return []
+    key = seedless(runs[default_run])
+    return [r for n, r in sorted(runs.items()) if seedless(r) == key]
+
+
+def limitations(runs):
+    """The Limitations paragraph: the budget the grid ran at, from the records."""
+    pre = [r for r in runs.values() if r["script"] == "pretrain" and r["status"] == "ok"]
+    if not pre:
+        return ""
+    steps = sorted({int(r["step"]) for r in pre if r["step"]})
+    images = sorted({int((r["config"].get("schedule") or {}).get("images")) for r in pre
+                     if (r["config"].get("schedule") or {}).get("images")})
+    encoders = sorted({run_encoder(r) for r in pre if run_encoder(r)})
+    precision = sorted({r["config"].get("precision") for r in pre if r["config"].get("precision")})
+    devices = sorted({r["config"].get("device") for r in pre if r["config"].get("device")})
+    threads = sorted({r["config"].get("threads") for r in pre if r["config"].get("threads")})
+    minutes = [m for r in pre for m in ([r["seconds"] / 60] if r["seconds"] else [])]
+    seeds = sorted({r["args"].get("seed") for r in pre if r["args"].get("seed") is not None})
+    return ("**Limitations.** Every pre-training run here is tiny next to the papers': "
+            f"{', '.join(str(s) for s in steps)} optimisation steps"
+            + (f" on {', '.join(f'{i:,}' for i in images)} images" if images else "")
+            + f", encoders {', '.join(encoders)}, on {', '.join(devices) or 'an unrecorded device'}"
+            + (f" ({', '.join(str(t) for t in threads)} thread{'s' if threads != [1] else ''})" if threads else "")
+            + (f" in {', '.join(precision)} autocast" if precision else "")
+            + (f", {min(minutes):.1f}-{max(minutes):.1f} minutes a run" if minutes else "")
+            + f"; seeds {', '.join(str(s) for s in seeds)}. The papers train 100-1,000 epochs on ImageNet's 1.28M "
+            "images with ResNet-50 and batches up to 4,096. Effects that need long training (batch size, BYOL's "
+            "slow target, larger encoders) cannot show at this budget, and a setting's rank here need not hold at "
+            "theirs. Cells with one seed are indicative only; linear top-1 is from the last epoch of a fixed probe "
+            "recipe, not tuned per setting.")
+
+
+def spectrum_text(d, floor_runs_, encoder):
+    """Method study: each method's effective rank of h (a flatter spectrum, a higher rank) against
+    the random-init encoder of the same architecture, under the rule."""
+    done = [s for s in d.summaries if s["rank_h"]]
+    if not done:
+        return ""
+    ranks = ", ".join(f"{s['label']} {mean_std(s['rank_h'])[0]:.1f}" for s in done)
+    rand = values(floor_runs_, "rank_h")
+    if not rand:
+        return f"Effective rank of h (a flatter singular-value spectrum gives a higher rank): {ranks}."
+    rand_label = f"random-init {encoder}"
+    d.extra["rank_h"] = {rand_label: rand}
+    d._families.pop("rank_h", None)
+    fam = d.family("rank_h")
+    words = {"above": "flatter than random init's (higher rank), beyond noise",
+             "below": "steeper than random init's (lower rank), beyond noise",
+             "within": "within noise of random init's"}
+    parts = [f"{s['label']}'s spectrum is {words.get(fam.verdict(s['label'], rand_label), said(fam.verdict(s['label'], rand_label)))}"
+             for s in done]
+    return (f"Effective rank of h (a flatter singular-value spectrum gives a higher rank): {ranks}, and "
+            f"{fam.mean(rand_label):.1f} for the random-init {encoder} encoder: " + "; ".join(parts) + ".")

@@ -1,0 +1,241 @@
+"""The report's sentences on small synthetic record sets that reproduce each case of issue 15:
+each sentence follows from the numbers beside it, under stats.py's rule. No torch."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import report  # noqa: E402
+import studies  # noqa: E402
+from test_report import CONV, PROBE, make_run  # noqa: E402
+
+
+def section(text, study):
+    return text.split(f"## Study: {study}\n")[1].split("\n## ")[0]
+
+
+def build(tmp_path, runs, lines):
+    """Write run dirs (name, kwargs) and studies.tsv, build the report, return its text."""
+    root = tmp_path / "records"
+    for name, kw in runs:
+        if not (root / name).exists():
+            make_run(root, name, **kw)
+    (root / "studies.tsv").write_text("".join(f"{s}\t{n}\n" for s, n in lines))
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out)]) == 0
+    return (out / "REPORT.md").read_text()
+
+
+def pre(seed, top1, **args):
+    return dict(args=dict(CONV, seed=seed, **args), top1=top1)
+
+
+SPREAD = (-0.1, 0.0, 0.1)
+
+
+def tau_grid(means, align=None, unif=None):
+    runs, lines = [], []
+    for tau, m in means.items():
+        for i, d in enumerate(SPREAD):
+            name = f"tau{tau}_s{i}"
+            runs.append((name, pre(i, m + d, tau=tau)))
+            lines.append(("tau", name))
+    return runs, lines
+
+
+def test_tau_shape_is_read_from_all_pairs_not_from_neighbours(tmp_path):
+    """The case of issue 15: an interior peak at 0.1, end points level. The old neighbour rule said
+    'rises with tau ... never the other way'; the shape from all pairs is an interior peak."""
+    runs, lines = tau_grid({0.05: 53.9, 0.1: 55.5, 0.2: 55.0, 0.5: 54.3, 1.0: 53.7})
+    tau = section(build(tmp_path, runs, lines), "tau")
+    assert "Accuracy has an interior peak at tau = 0.1: it is above tau = 0.05" in tau
+    assert "1.0" in tau.split("interior peak at tau = 0.1")[1].split("(")[0]
+    assert "rises with tau" not in tau and "never the other way" not in tau
+
+
+def test_shape_words_rising_falling_flat_and_mixed():
+    def d(means):
+        summaries = [{"setting": t, "label": str(t), "lin": [m + x for x in SPREAD], "mean": m, "knn": [],
+                      "floor": [], "ok": [], "runs": []} for t, m in zip((0.1, 0.2, 0.5, 1.0), means)]
+        return studies.StudyData("tau", studies.STUDIES["tau"], summaries, None, {})
+    assert studies.shape_text(d((52.0, 53.0, 54.0, 55.0))).startswith("Accuracy rises with tau: tau = 1.0 is above")
+    assert studies.shape_text(d((55.0, 54.0, 53.0, 52.0))).startswith("Accuracy falls as tau grows")
+    assert studies.shape_text(d((52.0, 52.05, 52.0, 52.02))).startswith("No pair of tau values differs")
+    # a dip then a rise back to the start: neither direction, nor a peak
+    assert "interior dip at tau = 0.2" in studies.shape_text(d((54.0, 52.0, 53.9, 54.0)))
+
+
+def test_moco_is_compared_with_simclr_at_its_own_tau_and_the_other_differences_are_named(tmp_path):
+    runs, lines = [], []
+    for i, d in enumerate(SPREAD):
+        for name, kw in ((f"simclr_s{i}", pre(i, 54.2 + d)), (f"simclr_t0.2_s{i}", pre(i, 55.1 + d, tau=0.2)),
+                         (f"moco_s{i}", pre(i, 55.15 + d, method="moco", tau=0.2, queue_size=1024, ema=0.99))):
+            runs.append((name, kw))
+        lines += [("method", f"simclr_s{i}"), ("method", f"moco_s{i}"), ("tau", f"simclr_s{i}"),
+                  ("tau", f"simclr_t0.2_s{i}")]
+    method = section(build(tmp_path, runs, lines), "method")
+    assert "against SimCLR at τ = 0.2 (55.10 [" in method and "from the tau study" in method
+    assert "MoCo (55.15%) is within noise of SimCLR (55.10%)" in method
+    assert "1,024 queued keys of earlier batches against SimCLR's 2N − 2 = 510 in-batch negatives" in method
+    assert "shuffle-BN" in method and "symmetrised" in method and "wall time" in method
+
+
+def test_encoder_study_says_raw_ranking_and_gain_over_own_floor_with_the_single_seed_caveat(tmp_path):
+    runs = [("conv_s0", pre(0, 54.2)), ("conv_s1", pre(1, 54.8)), ("conv_s2", pre(2, 53.7)),
+            ("r18", pre(0, 51.0, encoder="resnet18", epochs=10))]
+    for i, v in enumerate((49.6, 50.4, 48.9)):
+        runs.append((f"rand_conv_s{i}", dict(script="linear_eval", args=dict(PROBE, encoder="convnet", seed=i),
+                                             top1=v, kind="random-init")))
+    for i, v in enumerate((43.5, 43.1, 43.8)):
+        runs.append((f"rand_r18_s{i}", dict(script="linear_eval", args=dict(PROBE, encoder="resnet18", seed=i),
+                                            top1=v, kind="random-init")))
+    lines = [("encoder", n) for n, _ in runs]
+    enc = section(build(tmp_path, runs, lines), "encoder")
+    assert "resnet18 +7.53 (indicative only (n=1), not called)" in enc
+    assert ("By the gain over its own floor the order is resnet18 (+7.53) before convnet (+4.60), indicative only "
+            "(n=1), not called; by raw accuracy it is the other way (convnet first): resnet18 has one seed") in enc
+    assert "convnet gives the best" not in enc  # one seed decides no ranking
+    assert "resnet18's kNN accuracy was still rising at the last measurement" in enc
+
+
+def label_runs():
+    runs, lines = [("default", pre(0, 54.8))], [("label", "default")]
+    for f, ep, ep_lin in ((0.01, 100, 300), (0.1, 100, 300), (1.0, 10, 30)):
+        n = int(50000 * f)
+        for kind, script, ep_k in (("supervised", "supervised_baseline", ep), ("finetune", "linear_eval", ep),
+                                   ("linear", "linear_eval", ep_lin)):
+            args = dict(PROBE, encoder="convnet", epochs=ep_k, bs=256, label_fraction=f, finetune=kind == "finetune")
+            name = f"label_{kind}_{f}"
+            runs.append((name, dict(script=script, args=args, top1=50.0 + 10 * f, kind=kind, label_fraction=f)))
+            lines.append(("label", name))
+    return runs, lines
+
+
+def test_label_study_states_each_classifiers_steps_and_that_pretraining_saw_the_labelled_images(tmp_path):
+    runs, lines = label_runs()
+    root = tmp_path / "records"
+    text = build(tmp_path, runs, lines)
+    for name, kw in runs[1:]:  # the result files give the labelled images the scripts used
+        f = kw["label_fraction"]
+        path = root / name / {"supervised": "supervised.json", "finetune": "finetune.json"}.get(kw["kind"],
+                                                                                               "linear_eval.json")
+        path.write_text(json.dumps(dict(json.loads(path.read_text()), labelled_images=int(50000 * f),
+                                        epochs=kw["args"]["epochs"])))
+    cfg = root / "default" / "config.json"
+    cfg.write_text(json.dumps(dict(json.loads(cfg.read_text()), schedule={"images": 5000})))
+    assert report.main([str(root), "--out", str(tmp_path / "o2")]) == 0
+    label = section((tmp_path / "o2" / "REPORT.md").read_text(), "label")
+    assert "so that it is not also trained for fewer steps" not in text + label
+    assert "supervised 200 at 1%, 2,000 at 10%, 1,960 at 100%" in label
+    assert "linear 600 at 1%, 6,000 at 10%, 5,880 at 100%" in label
+    assert "They are not equal across fractions" in label
+    assert ("pre-trained on 10% of the training images (5,000), drawn by the same seeded stratified draw (seed 0) as "
+            "the 10% label subset: the same images") in label
+
+
+def test_alignment_and_uniformity_are_described_from_every_tau_not_the_end_points():
+    """The issue's uniformity series (-0.93, -2.78, -3.30, -2.95, -2.68): its minimum is inside, and the
+    best aligned τ is among the least accurate."""
+    def s(t, lin, a, u):
+        return {"setting": t, "label": str(t), "lin": [lin + x for x in SPREAD], "mean": lin, "knn": [], "floor": [],
+                "ok": [], "runs": [], "align_z": [a + x / 10 for x in SPREAD], "unif_z": [u + x / 10 for x in SPREAD],
+                "align_h": [], "unif_h": []}
+    pts = [s(0.05, 53.9, 0.19, -0.93), s(0.1, 55.5, 0.68, -2.78), s(0.2, 55.1, 0.85, -3.30), s(0.5, 54.2, 0.76, -2.95),
+           s(1.0, 53.7, 0.72, -2.68)]
+    text = studies.tau_geometry_text(studies.StudyData("tau", studies.STUDIES["tau"], pts, None, {}))
+    assert "The uniformity of z has an interior minimum at tau = 0.2" in text
+    assert "From τ = 0.05 to τ = 1.0" not in text
+    assert "The best aligned τ (0.05, 53.90%) is below the most accurate (τ = 0.1, 55.50%) beyond noise" in text
+    assert "accuracy does not follow alignment alone" in text
+
+
+def test_effective_rank_is_compared_as_a_share_of_each_spaces_width():
+    """z keeps 36.1/128 = 28% and h 70.9/256 = 28% with the BN head: no collapse relative to width;
+    the no-BN head's z drops to 20%."""
+    def s(label, rh, rz, lin=54.0):
+        ok = [{"rank_h": rh + 20 * x, "rank_z": rz + 6 * x, "dim_h": 256, "dim_z": 128} for x in SPREAD]
+        return {"setting": label, "label": label, "lin": [lin + x for x in SPREAD], "mean": lin, "z": [48.0 + x for x in SPREAD],
+                "knn": [], "floor": [], "ok": ok, "runs": [], "rank_h": [r["rank_h"] for r in ok],
+                "rank_z": [r["rank_z"] for r in ok]}
+    d = studies.prepare(studies.StudyData("head", studies.STUDIES["head"], [s("bn", 70.9, 36.1), s("nobn", 74.6, 25.6)],
+                                          None, {}))
+    text = studies.head_rank_text(d)
+    assert "For head = bn, z uses 28.2% of its width (effective rank 36.1 of 128) and h 27.7%" in text
+    assert "the same share within noise" in text
+    assert "For head = nobn, z uses 20.0% of its width" in text and "smaller share of its width than h, beyond noise" in text
+    assert "g collapses dimensions that h keeps" not in text
+
+
+def test_the_default_settings_row_holds_all_its_seeds_in_every_study(tmp_path):
+    runs = [(f"default_s{i}", pre(i, v)) for i, v in enumerate((54.77, 53.6, 54.35))]
+    runs += [("f0.5", pre(0, 54.36, fraction=0.5, epochs=2)), ("f1.0", pre(0, 54.87, fraction=1.0, epochs=1))]
+    lines = [("aug", f"default_s{i}") for i in range(3)] + [("fraction_steps", "default_s0"),
+                                                             ("fraction_steps", "f0.5"), ("fraction_steps", "f1.0")]
+    fs = section(build(tmp_path, runs, lines), "fraction_steps")
+    row = next(ln for ln in fs.splitlines() if ln.startswith("| 0.1 "))
+    assert "54.24 [" in row and "(n=3)" in row and "default setting" in row
+    assert "54.77 (n=1" not in fs and "default run |" not in fs
+    assert "Single-seed settings are indicative only and decide no ranking" in fs
+
+
+def neg_and_long_grid():
+    runs, lines = [], []
+    for i, d in enumerate(SPREAD):
+        runs.append((f"default_s{i}", pre(i, 54.2 + d)))
+        lines += [("negatives", f"default_s{i}")]
+        for k, m in ((2, 54.0), (8, 52.0)):
+            runs.append((f"neg{k}_s{i}", pre(i, m + d, neg_groups=k)))
+            lines.append(("negatives", f"neg{k}_s{i}"))
+        for method, m in (("simclr", 58.0), ("moco", 58.5), ("byol", 59.5)):
+            runs.append((f"long_{method}_s{i}", pre(i, m + d, method=method, epochs=12,
+                                                    tau=0.2 if method == "moco" else 0.5)))
+            lines.append(("method_long", f"long_{method}_s{i}"))
+        for method, m in (("moco", 55.0), ("byol", 51.0)):
+            runs.append((f"{method}_s{i}", pre(i, m + d, method=method, tau=0.2 if method == "moco" else 0.5)))
+            lines.append(("method", f"{method}_s{i}"))
+        lines.append(("method", f"default_s{i}"))
+    return runs, lines
+
+
+def test_a_negatives_study_and_the_method_study_at_a_longer_budget(tmp_path):
+    """Studies the grid will add: neg_groups (the default run's records predate the flag: k = 1) and
+    method_long, each one entry of the table of studies plus its section."""
+    runs, lines = neg_and_long_grid()
+    text = build(tmp_path, runs, lines)
+    heads = [ln for ln in text.splitlines() if ln.startswith("## Study:")]
+    assert heads == ["## Study: negatives", "## Study: method", "## Study: method_long"]
+    neg = section(text, "negatives")
+    assert studies.STUDIES["negatives"].intro in neg
+    assert "| neg_groups | linear top-1" in neg and "| 1 |" in neg.replace("| **1 (", "| 1 |")
+    assert "Negatives per anchor (2·bs/k − 2): k = 1: 510, k = 2: 254, k = 8: 62" in neg
+    assert "Accuracy falls as neg_groups grows" in neg
+    long = section(text, "method_long")
+    assert "method = byol gives the best linear top-1" in long
+    assert "the order by mean changes" in long
+    disc = text.split("## Discussion")[1]
+    assert "**Negatives.**" in disc and "**Method at the longer budget.**" in disc
+    summary = text.split("## Summary")[1].split("\n- Data")[0]
+    assert "**Negatives alone**" in summary and "**Methods (longer budget)**" in summary
+
+
+def test_report_has_summary_rule_discussion_and_limitations_from_the_records(tmp_path):
+    runs, lines = tau_grid({0.1: 55.5, 0.5: 54.2, 1.0: 53.0})
+    text = build(tmp_path, runs, lines)
+    assert text.index("## Summary") < text.index("- Noise rule") < text.index("## Study: tau") < text.index(
+        "## Discussion")
+    assert "Holm's step-down correction" in text and "Pooled s of linear top-1 (points): tau s = 0.10 (df = 6)" in text
+    assert "**Temperature.** SimCLR (Table 5)" in text and "Wang & Liu (2021)" in text
+    assert "**Limitations.** Every pre-training run here is tiny next to the papers': 60 optimisation steps" in text
+    assert "on cpu" in text and "bfloat16" in text
+
+
+def test_the_report_side_imports_no_model_code():
+    code = ("import sys; import report, records, studies, stats, figures; "
+            "print(sorted(m for m in ('torch', 'torchvision', 'models', 'methods', 'loss') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
