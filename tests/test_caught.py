@@ -14,7 +14,6 @@ from torch import nn
 
 import common
 import pretrain
-import report
 from conftest import run_main
 from test_scripts import pretrain_argv, read_metrics
 
@@ -105,34 +104,4 @@ def test_tensor_batches_keep_each_image_with_its_label(drop_last):
     assert len(xs) == (48 if drop_last else 50) and len(set(xs.tolist())) == len(xs)
 
 
-# ---------------------------------------------------------------------------- the noise rule
-
-def test_noise_rule_margin_by_hand():
-    """A = 51, 53 (mean 52, s = sqrt(2)); B = 48, 49, 50 (mean 49, s = 1).
-    margin = 2 * sqrt(2 / 2 + 1 / 3) = 2 * sqrt(4 / 3) = 2.3094: a gap of 3 is beyond noise,
-    a gap of 2.25 (A shifted down by 0.75) is within it, and so is 2.30; 2.32 is beyond."""
-    noise = report.Noise([])
-    a, b = noise.est([51.0, 53.0]), noise.est([48.0, 49.0, 50.0])
-    assert (a.mean, a.sd, a.n) == (52.0, pytest.approx(math.sqrt(2)), 2)
-    assert (b.mean, b.sd, b.n) == (49.0, 1.0, 3)
-    assert report.Noise.compare(a, b) == "above" and report.Noise.compare(b, a) == "below"
-    for gap, verdict in ((2.25, "within"), (2.30, "within"), (2.32, "above")):
-        shifted = a._replace(mean=b.mean + gap)
-        assert report.Noise.compare(shifted, b) == verdict, gap
-
-
-def test_noise_rule_single_seed_borrows_the_reference_spread():
-    """A single seed borrows the reference setting's s: reference seeds 50, 52 (s = sqrt(2)).
-    A = 55 (n=1, s = sqrt(2)) against B = 52, 54 (mean 53, s = sqrt(2)):
-    margin = 2 * sqrt(2 / 1 + 2 / 2) = 2 * sqrt(3) = 3.46 > 2, within noise; A = 56.5 is above."""
-    ref = [{"name": f"r_s{i}", "top1": v, "status": "ok"} for i, v in enumerate((50.0, 52.0))]
-    for r in ref:  # every field the rule may borrow, so the test follows report.FIELDS
-        r.update({field: r["top1"] for field in report.FIELDS.values()})
-    noise = report.Noise(ref, default_run="r_s0")
-    one = noise.est([55.0])
-    assert one.n == 1 and one.borrowed and one.sd == pytest.approx(math.sqrt(2))
-    b = noise.est([52.0, 54.0])
-    assert report.Noise.compare(one, b) == "within"
-    assert report.Noise.compare(one._replace(mean=56.5), b) == "above"
-    assert report.Noise.compare(noise.est([55.0]), noise.est([52.0]))  # both borrowed: still called
-    assert report.Noise.compare(report.Noise([]).est([55.0]), b) is None  # nothing to borrow
+# The noise rule's margin by hand: tests/test_report_stats.py (stats.py replaced report.Noise).
