@@ -1,7 +1,7 @@
 """Bugs that once passed the whole suite, each pinned by a test that fails on it: LARS's trust
 ratio from the decayed gradient, --lr-scaling sqrt reaching the optimiser, the kNN monitor's
-temperature and its memory bank, minibatches that keep each image with its label, and the
-report's noise rule on a case computed by hand.
+temperature and its memory bank, and minibatches that keep each image with its label (the
+report's noise rule on a case computed by hand is in tests/test_report_stats.py).
 
     python -m pytest -q tests/test_caught.py
 """
