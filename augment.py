@@ -551,6 +551,8 @@ class BatchedAugment(nn.Module):
             elif op == "blur":
                 p = params["blur"]
                 x = torch.where(_per_sample(p["apply"]), gaussian_blur(x, p["sigma"]), x)
+        if "crop" not in self.ops and x.shape[-1] != self.size:  # a small view of a preset without a crop:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)  # the whole image
         return x
 
     def forward(self, x, generator=None):

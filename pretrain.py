@@ -91,7 +91,8 @@ def build_parser():
                         "as tensors on the device; auto = batched (same ops, faster) (default: auto)")
     p.add_argument("--small-crops", type=cli.nonneg_int, default=0,
                    help="simclr: K extra low-resolution views per image (multi-crop, SwAV Sec. 3.2), each a "
-                        "crop of 8-40%% of the image resized to --small-size; every view of an image is a "
+                        "crop of 8-40%% of the image (the whole image for a preset without a crop) resized to --small-size "
+                        "and given the preset's other ops; every view of an image is a "
                         "positive of every other (default: 0, SimCLR's two views)")
     p.add_argument("--small-size", type=cli.positive_int, default=16,
                    help="side of the --small-crops views in pixels (default: 16, a quarter of a view's compute)")
@@ -184,8 +185,6 @@ def check_args(a):
         raise UserError("--small-crops needs --aug-backend auto or batched (the torchvision pipeline makes two views)")
     if a.small_crops and not 16 <= a.small_size <= 32:  # the small convnets halve a view 4 times
         raise UserError(f"--small-size {a.small_size} must be between 16 and 32 pixels")
-    if a.small_crops and "crop" not in augment.PRESETS[a.aug]:
-        raise UserError(f"--small-crops needs an --aug preset with a crop ({a.aug} has none)")
     if a.bs % a.neg_groups:
         raise UserError(f"--neg-groups {a.neg_groups} must divide --bs {a.bs}")
     if a.tau is None:

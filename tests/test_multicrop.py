@@ -135,6 +135,20 @@ def test_small_crops_come_from_smaller_areas():
     assert (big[2] * big[3]).float().mean() / 32 ** 2 > area.mean() + 0.2
 
 
+@pytest.mark.parametrize("preset", ["color", "none"])
+def test_small_views_of_a_preset_without_a_crop_are_the_whole_image_resized(preset):
+    """No crop in the preset: a small view is the whole image at the small size, after the
+    preset's other ops (for `none`, exactly the downscaled image)."""
+    x = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    small = augment.BatchedAugment(preset, size=16, scale=augment.SMALL_CROP_SCALE, normalize=False)(x)
+    assert small.shape == (6, 3, 16, 16)
+    whole = torch.nn.functional.interpolate(x / 255, size=(16, 16), mode="bilinear", antialias=True)
+    if preset == "none":
+        assert torch.allclose(small, whole)
+    else:  # colour jitter moves the pixels but keeps the layout
+        assert not torch.allclose(small, whole)
+
+
 def test_no_small_crops_keeps_the_three_tuple():
     assert len(next(small_crop_views(0).epoch(0))) == 3
 
@@ -262,7 +276,6 @@ def test_default_out_dir_names_small_crops_and_groups():
     (["--method", "moco", "--small-crops", "2"], "options of --method simclr"),
     (["--method", "byol", "--neg-groups", "2"], "options of --method simclr"),
     (["--small-crops", "2", "--aug-backend", "torchvision"], "--aug-backend auto or batched"),
-    (["--small-crops", "2", "--aug", "color"], "has none"),
     (["--neg-groups", "3", "--bs", "256"], "must divide --bs 256"),
     (["--small-crops", "2", "--small-size", "8"], "between 16 and 32"),
 ])
