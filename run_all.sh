@@ -72,15 +72,17 @@ while [ $# -gt 0 ]; do
 done
 
 # The interpreter: the one the user names, else the first that has torch (plain `python` may be
-# another installation, or absent where only python3 exists).
+# another installation, or absent where only python3 exists). It is asked whether it finds torch,
+# not made to import it (seconds), so that --dry-run, --list and a mistyped flag answer at once.
+HAS_TORCH='import importlib.util, sys; sys.exit(importlib.util.find_spec("torch") is None)'
 if [ -z "$PY" ]; then
   for candidate in python3 python; do
-    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c "import torch" >/dev/null 2>&1; then
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c "$HAS_TORCH" >/dev/null 2>&1; then
       PY=$candidate; break
     fi
   done
   [ -n "$PY" ] || die "found no python3 or python that can import torch; install requirements.txt or pass --python PATH"
-elif ! "$PY" -c "import torch" >/dev/null 2>&1; then
+elif ! "$PY" -c "$HAS_TORCH" >/dev/null 2>&1; then
   die "$PY cannot import torch; install requirements.txt into it or pass another --python PATH"
 fi
 

@@ -81,3 +81,20 @@ def drawn(monkeypatch):
     monkeypatch.undo()
     for fig in kept:
         plt.close(fig)
+
+
+# End-to-end tests of files kept by others that build a whole report from records (a minute or
+# more each on two cores), marked slow here so that the default run stays fast; the full suite
+# (-m "slow or not slow", .ci/run) runs them. The marker belongs in their files, where it can move.
+SLOW_ELSEWHERE = {
+    "tests/test_report_rebuild.py::test_committed_report_rebuilds",
+    "tests/test_report_rebuild.py::test_output_depends_on_the_records_only",
+    "tests/test_report_figures.py::test_the_report_text_is_the_same_from_copies_of_the_records",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m "not slow" deselects
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid in SLOW_ELSEWHERE:
+            item.add_marker(pytest.mark.slow)

@@ -89,6 +89,7 @@ def image_folder(tmp_path):
 
 # ---------------------------------------------------------------------------- the real command line
 
+@pytest.mark.slow  # a process that imports torch; the same check runs in-process below
 def test_cli_missing_data_without_download(tmp_path):
     out = tmp_path / "run"
     r = cli("pretrain", "--data-dir", str(tmp_path / "nothing"), *CPU, "--encoder", "convnet",
@@ -101,6 +102,7 @@ def test_cli_missing_data_without_download(tmp_path):
     assert not (out / "checkpoint.pt").exists() and not (tmp_path / "nothing").exists()
 
 
+@pytest.mark.slow  # a process that imports torch; the same check runs in-process below
 def test_cli_truncated_encoder(finished, tmp_path):
     bad = tmp_path / "encoder.pt"
     data = Path(finished, "encoder.pt").read_bytes()
@@ -114,6 +116,7 @@ def test_cli_truncated_encoder(finished, tmp_path):
     assert snapshot(finished) == before  # linear_eval.json of the finished run untouched
 
 
+@pytest.mark.slow  # a process that imports torch; the same check runs in-process below
 def test_cli_class_missing_from_test(image_folder, tmp_path):
     shutil.rmtree(os.path.join(image_folder, "test", "frog"))
     r = cli("supervised_baseline", "--data-dir", image_folder, *CPU, "--encoder", "convnet",
@@ -125,6 +128,7 @@ def test_cli_class_missing_from_test(image_folder, tmp_path):
     assert not (tmp_path / "sup" / "supervised.json").exists()
 
 
+@pytest.mark.slow  # a process that imports torch; the same check runs in-process below
 def test_cli_data_dir_one_level_above_the_data(tmp_path):
     """`--data-dir data` with the images in data/cifar10-jpg/: named, not downloaded next to them."""
     found = write_image_folder(str(tmp_path / "data" / "cifar10-jpg"), *fake_cifar(1, 1), ext="jpg")

@@ -39,6 +39,7 @@ def where_it_lives(mode):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+@pytest.mark.slow  # two processes that import torch
 def test_keep_freed_memory_keeps_large_blocks_on_the_heap():
     # glibc's default: a 3 MB block is its own mmap, unmapped when freed, so the next tensor of
     # that size pays a page fault per 4 KiB page again (bench.py measures what that costs)

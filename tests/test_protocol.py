@@ -22,11 +22,13 @@ import models
 import pretrain
 import supervised_baseline
 from conftest import ROOT, run_main
+from test_run_all import _work_copy
 from test_scripts import eval_argv, pretrain_argv, read_metrics, supervised_argv
 
 
 # ---------------------------------------------------------------------------- seeding
 
+@pytest.mark.slow  # three processes
 def test_random_init_encoder_is_seeded_across_processes(tiny_data, tmp_path):
     """Same flags in two fresh processes: the same random encoder (weights' hash) and accuracy.
     torch seeds each new process differently, so this fails if the encoder is built before
@@ -276,8 +278,9 @@ def test_finetuning_differs_from_the_supervised_baseline_only_in_initialisation(
     assert ft["test_acc"] == sup["test_acc"] and ft["test_top5"] == sup["test_top5"]
 
 
-def test_run_all_trains_finetuning_as_long_as_the_supervised_baseline():
-    out = subprocess.run(["bash", "run_all.sh", "--quick", "--dry-run", "--only", "label", "--no-estimate"], cwd=ROOT,
+def test_run_all_trains_finetuning_as_long_as_the_supervised_baseline(tmp_path):
+    work = _work_copy(tmp_path)  # no records: the dry run lists every command of the study
+    out = subprocess.run(["bash", "run_all.sh", "--quick", "--dry-run", "--only", "label", "--no-estimate"], cwd=work,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()

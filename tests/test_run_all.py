@@ -157,6 +157,7 @@ def test_bad_flags_fail_with_one_line(flags):
     assert len(out.stderr.strip().splitlines()) == 1 and "error" in out.stderr
 
 
+@pytest.mark.slow  # about fifty script runs
 def test_smoke_grid_end_to_end(tmp_path):
     """Every study on a tiny budget: each run finishes, the report has every table and figure.
     (The slowest test: about fifty short script runs.)"""
@@ -350,6 +351,7 @@ def test_dry_run_counts_what_the_records_hold(tmp_path):
     assert sorted(os.listdir(records)) == sorted(names)  # and the dry run added nothing
 
 
+@pytest.mark.slow  # a script run and a whole report
 def test_results_sends_records_and_report_elsewhere(tmp_path):
     """--results DIR: the records and the report go to DIR, a new DIR starting from a copy of
     results/<grid>/runs, which is left as it was."""
