@@ -4,8 +4,9 @@
 the run setting it varies, whether that setting is numeric (a shape across its values is
 described), whether it holds the number of optimisation steps fixed (curves against the step),
 whether its objectives' losses differ in scale (curves normalised), and its section's three
-functions: `sentences` (the analysis under its table), `discussion` (a paragraph that sets the
-result beside the literature) and `summary` (its line at the top of the report, or None).
+functions: `sentences` (the analysis under its table), `diagnostics` (a second paragraph on the
+representation's diagnostics, or None), `discussion` (a paragraph that sets the result beside the
+literature) and `summary` (its line at the top of the report, or None).
 Adding a study is one entry in the table plus its section below.
 
 Every comparison goes through stats.Family (pooled spread, Student-t, Holm within the study);
@@ -14,9 +15,10 @@ every verdict is said with stats.WORDS. Imports no model code: records and stats
 from collections import namedtuple
 
 import numpy as np
+from scipy import stats as sps
 
 import stats
-from records import first, fmt_value, is_number, mean_std, run_encoder, seedless, values
+from records import first, fmt_value, is_number, mean_std, run_encoder, values
 
 FLOOR = "random-init floor"
 NO_HEAD = "none"  # the head setting without a projection head, where z = h
@@ -107,11 +109,11 @@ def knn_text(d):
     if len(with_knn) < 2 or not fam_k.df:
         return ""
 
-    def best(fam, ranked, field):
+    def best(fam, ranked):
         top = ranked[0]
         return top if all(fam.verdict(top["label"], s["label"]) == "above" for s in ranked[1:]) else None
     lin_seeded = [s for s in d.ranked if fam_l.n(s["label"]) >= 2]
-    k_best, l_best = best(fam_k, with_knn, "knn"), best(fam_l, lin_seeded, "lin") if len(lin_seeded) > 1 else None
+    k_best, l_best = best(fam_k, with_knn), best(fam_l, lin_seeded) if len(lin_seeded) > 1 else None
     if k_best is None:
         return "kNN top-1 separates no winner beyond noise" + (" either." if l_best is None else ".")
     if k_best is l_best:
@@ -152,7 +154,7 @@ def shape_text(d, field="lin", points=None, digits=2, unit="%"):
     """The shape of `field` along the study's numeric setting, from all pairs under the rule:
     rising, falling, an interior peak (or dip) at a value, flat, or the pairs called where none
     of these holds. Never a direction that the end points contradict."""
-    fam = d.family(field if field == "lin" else field)
+    fam = d.family(field)
     pts = points if points is not None else sorted(
         [s for s in d.summaries if is_number(s["setting"]) and fam.n(s["label"]) >= 2], key=lambda s: s["setting"])
     if len(pts) < 2:
@@ -225,10 +227,6 @@ def gap_text(fam, a, b, name_a=None, name_b=None):
     if v == "within":
         return head + f"is within noise of {name_b} ({mb:.2f}%)"
     return head + f"is {ma - mb:+.2f} points from {name_b} ({mb:.2f}%): {said(v)}"
-
-
-def lin_of(d, label):
-    return next((s for s in d.summaries if s["label"] == label), None)
 
 
 def budget(d):
@@ -358,7 +356,6 @@ def encoder_sentences(d):
 def gain_verdict(fam, a, b):
     """The gain of a over its floor against b's over its own: a t-test of the contrast with the
     study's pooled spread, at the family's error divided by its number of comparisons (Bonferroni)."""
-    from scipy import stats as sps
     la, lb = a["label"], b["label"]
     ua, ub = untrained(a), untrained(b)
     if min(fam.n(x) for x in (la, ua, lb, ub)) < 2 or not fam.df:
@@ -424,7 +421,7 @@ def tau_geometry_text(d):
         field = f"{m}_{g}"
         seeded = [s for s in pts if len(s[field]) >= 2]
         if len(seeded) >= 2 and d.family(field).df:
-            text.append(shape_text(d, field, seeded, 3, "").replace(f" {m}", f" {m}", 1)
+            text.append(shape_text(d, field, seeded, 3, "")
                         .replace("Alignment", f"The alignment of {g}").replace("Uniformity", f"The uniformity of {g}")
                         .replace("in alignment", f"in the alignment of {g}").replace("in uniformity",
                                                                                         f"in the uniformity of {g}"))
@@ -783,6 +780,30 @@ def moco_text(d):
     return " ".join(text)
 
 
+def spectrum_text(d):
+    """Method study: each method's effective rank of h (a flatter spectrum, a higher rank) against
+    the random-init encoder of the same architecture (the study's floor), under the rule."""
+    floor_runs_, encoder = (d.floor or {}).get("runs", []), (d.floor or {}).get("encoder")
+    done = [s for s in d.summaries if s["rank_h"]]
+    if not done:
+        return ""
+    ranks = ", ".join(f"{s['label']} {mean_std(s['rank_h'])[0]:.1f}" for s in done)
+    rand = values(floor_runs_, "rank_h")
+    if not rand:
+        return f"Effective rank of h (a flatter singular-value spectrum gives a higher rank): {ranks}."
+    rand_label = f"random-init {encoder}"
+    d.extra["rank_h"] = {rand_label: rand}
+    d._families.pop("rank_h", None)
+    fam = d.family("rank_h")
+    words = {"above": "flatter than random init's (higher rank), beyond noise",
+             "below": "steeper than random init's (lower rank), beyond noise",
+             "within": "within noise of random init's"}
+    parts = [f"{s['label']}'s spectrum is {words.get(fam.verdict(s['label'], rand_label), said(fam.verdict(s['label'], rand_label)))}"
+             for s in done]
+    return (f"Effective rank of h (a flatter singular-value spectrum gives a higher rank): {ranks}, and "
+            f"{fam.mean(rand_label):.1f} for the random-init {encoder} encoder: " + "; ".join(parts) + ".")
+
+
 def method_groups(d):
     """SimCLR at MoCo's τ joins the family of linear top-1."""
     for moco, simclr, label, at in moco_pairs(d):
@@ -1029,50 +1050,64 @@ def label_summary(table):
 
 
 # ----------------------------------------------------------------------------- the table of studies
-Study = namedtuple("Study", "intro setting numeric equal_steps normalised_loss absent sentences discussion summary")
+Study = namedtuple("Study", "intro setting numeric equal_steps normalised_loss absent sentences diagnostics discussion "
+                           "summary")
 
 STUDIES = {
-    "floor": Study("Each encoder untrained (random initialisation), evaluated by the same linear probe as every "
-                   "trained encoder: the floor that pre-training is measured against.",
-                   "encoder", False, False, False, None, floor_sentences, floor_discussion, floor_summary),
-    "aug": Study("Which augmentations make the two views (the `--aug` presets of the README); all else at the default.",
-                 "aug", False, False, False, None, aug_sentences, aug_discussion, aug_summary),
-    "encoder": Study("The base encoder f, each beside its own untrained copy evaluated the same way: encoders differ in "
-                     "their random-init floors, so the gain over that floor is the fairer comparison.",
-                     "encoder", False, False, False, None, encoder_sentences, encoder_discussion, encoder_summary),
-    "tau": Study("The temperature τ of NT-Xent.", "tau", True, False, False, None, tau_sentences, tau_discussion,
-                 tau_summary),
-    "bs": Study("The batch size, i.e. the negatives per anchor (2·bs − 2), for a fixed number of epochs with the "
-                "learning rate scaled per 256 images: smaller batches take more steps, so this study confounds the "
-                "batch size with the number of updates; `bs_steps` holds the number of steps fixed.",
-                "bs", True, False, False, None, bs_sentences, bs_discussion, bs_summary),
-    "bs_steps": Study("The same batch sizes for the same number of optimisation steps and the same warm-up steps as "
-                      "the default run (`--steps`): the number of updates no longer changes with the batch size "
-                      "(smaller batches see fewer images instead).",
-                      "bs", True, True, False, None, bs_sentences, bs_discussion, bs_summary),
-    "negatives": Study("The number of negatives alone: the batch, the steps and the learning rate of the default run, "
-                       "with NT-Xent computed within k groups of bs/k images (`--neg-groups k`), so each anchor has "
-                       "2·bs/k − 2 negatives; k = 1 is the default run.",
-                       "neg_groups", True, True, False, 1, negatives_sentences, negatives_discussion, negatives_summary),
-    "head": Study("The projection head g. Linear evaluation is on h in every row; the probe on z = g(h) shows what "
-                  "the head's output keeps.", "head", False, False, False, None, head_sentences, head_discussion,
-                  head_summary),
-    "method": Study("SimCLR against MoCo v2 (τ 0.2, a queue of negatives, a momentum key encoder) and BYOL (no "
-                    "negatives; a predictor and a momentum target).", "method", False, False, True, None,
-                    method_sentences, method_discussion, method_summary),
-    "method_long": Study("The same three methods at a longer budget (more optimisation steps than the method study; "
-                         "the table gives them), to see whether the method study's ranking holds.",
-                         "method", False, True, True, None, method_long_sentences, method_discussion, method_summary),
-    "fraction": Study("The share of the 50,000 training images used for pre-training, for the same number of epochs: "
-                      "more images also means more optimisation steps.", "fraction", True, False, False, None,
-                      fraction_sentences, fraction_discussion, fraction_summary),
-    "fraction_steps": Study("The same shares for the same number of optimisation steps and the same warm-up steps as "
-                            "the default run (`--steps`; fewer epochs on more images): more data, no more compute.",
-                            "fraction", True, True, False, None, fraction_sentences, fraction_discussion,
-                            fraction_summary),
-    "label": Study("The default encoder against a supervised model trained from scratch, with 1%, 10% and 100% of the "
-                   "labels. With fewer labels each classifier trains more epochs (recorded per run); the steps this "
-                   "gives are stated below.", "label_fraction", True, False, False, None, None, None, None),
+    "floor": Study(
+        "Each encoder untrained (random initialisation), evaluated by the same linear probe as every trained "
+        "encoder: the floor that pre-training is measured against.",
+        "encoder", False, False, False, None, floor_sentences, None, floor_discussion, floor_summary),
+    "aug": Study(
+        "Which augmentations make the two views (the `--aug` presets of the README); all else at the default.",
+        "aug", False, False, False, None, aug_sentences, None, aug_discussion, aug_summary),
+    "encoder": Study(
+        "The base encoder f, each beside its own untrained copy evaluated the same way: encoders differ in their "
+        "random-init floors, so the gain over that floor is the fairer comparison.",
+        "encoder", False, False, False, None, encoder_sentences, None, encoder_discussion, encoder_summary),
+    "tau": Study(
+        "The temperature τ of NT-Xent.",
+        "tau", True, False, False, None, tau_sentences, tau_geometry_text, tau_discussion, tau_summary),
+    "bs": Study(
+        "The batch size, i.e. the negatives per anchor (2·bs − 2), for a fixed number of epochs with the learning "
+        "rate scaled per 256 images: smaller batches take more steps, so this study confounds the batch size with "
+        "the number of updates; `bs_steps` holds the number of steps fixed.",
+        "bs", True, False, False, None, bs_sentences, None, bs_discussion, bs_summary),
+    "bs_steps": Study(
+        "The same batch sizes for the same number of optimisation steps and the same warm-up steps as the default "
+        "run (`--steps`): the number of updates no longer changes with the batch size (smaller batches see fewer "
+        "images instead).",
+        "bs", True, True, False, None, bs_sentences, None, bs_discussion, bs_summary),
+    "negatives": Study(
+        "The number of negatives alone: the batch, the steps and the learning rate of the default run, with NT-Xent "
+        "computed within k groups of bs/k images (`--neg-groups k`), so each anchor has 2·bs/k − 2 negatives; k = 1 "
+        "is the default run.",
+        "neg_groups", True, True, False, 1, negatives_sentences, None, negatives_discussion, negatives_summary),
+    "head": Study(
+        "The projection head g. Linear evaluation is on h in every row; the probe on z = g(h) shows what the "
+        "head's output keeps.",
+        "head", False, False, False, None, head_sentences, head_rank_text, head_discussion, head_summary),
+    "method": Study(
+        "SimCLR against MoCo v2 (τ 0.2, a queue of negatives, a momentum key encoder) and BYOL (no negatives; a "
+        "predictor and a momentum target).",
+        "method", False, False, True, None, method_sentences, spectrum_text, method_discussion, method_summary),
+    "method_long": Study(
+        "The same three methods at a longer budget (more optimisation steps than the method study; the table gives "
+        "them), to see whether the method study's ranking holds.",
+        "method", False, True, True, None, method_long_sentences, spectrum_text, method_discussion, method_summary),
+    "fraction": Study(
+        "The share of the 50,000 training images used for pre-training, for the same number of epochs: more "
+        "images also means more optimisation steps.",
+        "fraction", True, False, False, None, fraction_sentences, None, fraction_discussion, fraction_summary),
+    "fraction_steps": Study(
+        "The same shares for the same number of optimisation steps and the same warm-up steps as the default run "
+        "(`--steps`; fewer epochs on more images): more data, no more compute.",
+        "fraction", True, True, False, None, fraction_sentences, None, fraction_discussion, fraction_summary),
+    "label": Study(  # its own section in report.py (a table of classifier × label fraction)
+        "The default encoder against a supervised model trained from scratch, with 1%, 10% and 100% of the "
+        "labels. With fewer labels each classifier trains more epochs (recorded per run); the steps this gives "
+        "are stated below.",
+        "label_fraction", True, False, False, None, None, None, None, None),
 }
 
 
@@ -1089,19 +1124,6 @@ def prepare(d):
 def ordered(names):
     """Study names in report order: the table's first, then any others A-Z."""
     return [s for s in STUDIES if s in names] + sorted(set(names) - set(STUDIES))
-
-
-def tau_extra(d):
-    """The τ study's paragraph on alignment and uniformity."""
-    return tau_geometry_text(d)
-
-
-def default_seeds(runs, default_run):
-    """Every finished seed of the default setting, A-Z (the default run's row in every study)."""
-    if default_run is None:
-        return []
-    key = seedless(runs[default_run])
-    return [r for n, r in sorted(runs.items()) if seedless(r) == key]
 
 
 def limitations(runs):
@@ -1131,25 +1153,3 @@ def limitations(runs):
             "theirs. Cells with one seed are indicative only; linear top-1 is from the last epoch of a fixed probe "
             "recipe, not tuned per setting.")
 
-
-def spectrum_text(d, floor_runs_, encoder):
-    """Method study: each method's effective rank of h (a flatter spectrum, a higher rank) against
-    the random-init encoder of the same architecture, under the rule."""
-    done = [s for s in d.summaries if s["rank_h"]]
-    if not done:
-        return ""
-    ranks = ", ".join(f"{s['label']} {mean_std(s['rank_h'])[0]:.1f}" for s in done)
-    rand = values(floor_runs_, "rank_h")
-    if not rand:
-        return f"Effective rank of h (a flatter singular-value spectrum gives a higher rank): {ranks}."
-    rand_label = f"random-init {encoder}"
-    d.extra["rank_h"] = {rand_label: rand}
-    d._families.pop("rank_h", None)
-    fam = d.family("rank_h")
-    words = {"above": "flatter than random init's (higher rank), beyond noise",
-             "below": "steeper than random init's (lower rank), beyond noise",
-             "within": "within noise of random init's"}
-    parts = [f"{s['label']}'s spectrum is {words.get(fam.verdict(s['label'], rand_label), said(fam.verdict(s['label'], rand_label)))}"
-             for s in done]
-    return (f"Effective rank of h (a flatter singular-value spectrum gives a higher rank): {ranks}, and "
-            f"{fam.mean(rand_label):.1f} for the random-init {encoder} encoder: " + "; ".join(parts) + ".")
