@@ -163,7 +163,7 @@ def study_table(d, default_names):
     study, summaries = d.name, d.summaries
     columns = [(d.key, None), ("linear top-1 (%, 95% CI)", "lin")]
     if any(s["floor"] for s in summaries):
-        columns.append(("same encoder untrained (%)", "floor"))
+        columns.append(("same encoder untrained (%, 95% CI)", "floor"))
     if study == "head":
         columns.append(("probe on z top-1 (%)", "z"))
     columns.append((KNN_HEADING, "knn"))
@@ -189,7 +189,7 @@ def study_table(d, default_names):
             if s["failed"] or s["incomplete"]:
                 notes.append(f"{len(s['failed']) + len(s['incomplete'])} of {len(s['runs'])} "
                              f"runs did not finish: {failure_text(s)}")
-            cells = {"lin": stats.fmt_ci(fam, s["label"]), "floor": fmt_ms(s["floor"]),
+            cells = {"lin": stats.fmt_ci(fam, s["label"]), "floor": stats.fmt_ci(fam, st.untrained(s)),
                      "z": stats.fmt_ci(fam_z, s["label"]), "knn": stats.fmt_ci(fam_k, s["label"]),
                      "loss": fmt_ms(s["loss"], 3),
                      "epochs": "/".join(map(str, s["epochs"])) or "—",
@@ -208,7 +208,7 @@ def study_table(d, default_names):
 def floor_line(floor):
     """The line under a default-encoder study's table that gives its random-init floor."""
     return [f"Random-init floor of {floor['encoder']} (the same linear probe on an untrained copy, "
-            f"all labels; {floor['source']}): {fmt_ms(floor['values'])}.", ""]
+            f"all labels; {floor['source']}; mean ± std over seeds): {fmt_ms(floor['values'])}.", ""]
 
 
 def runs_table(runs):
@@ -679,7 +679,8 @@ def main(argv=None):
             sections += study_section(built[study], default_names, floors, fig_dir)
     families = [(s, d.family()) for s, d in built.items() if s != "floor"]
     lines = [f"# {title}", ""] + summary_lines(built, label)
-    lines += header_lines(title, runs, floors, families, compared=bool(studies))[2:]
+    lines += (["## The runs and the rule", ""] if len(lines) > 2 else []) + \
+        header_lines(title, runs, floors, families, compared=bool(studies))[2:]
     if not studies:
         lines += ["No studies.tsv beside the runs, so no study is compared: one row per run.", ""]
         lines += runs_table(runs)

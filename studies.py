@@ -567,7 +567,8 @@ def bs_summary(d):
         return None
     kind, _ = shape(seeded, fam)
     lo, hi = seeded[0], seeded[-1]
-    word = {"rising": "rises", "falling": "falls", "flat": "is flat within noise"}.get(kind, "has no single direction")
+    word = {"rising": "rises beyond noise", "falling": "falls beyond noise", "flat": "is flat within noise"}.get(
+        kind, "has no single direction beyond noise")
     how = "at equal steps" if d.spec.equal_steps else "at equal epochs"
     return (f"**Batch size {how}**: from {lo['label']} to {hi['label']} accuracy {word} "
             f"({lo['mean']:.2f}% → {hi['mean']:.2f}%), confounded with "
