@@ -178,10 +178,10 @@ def test_label_table_and_analysis(built):
     assert table_row(text, "random-init") == "| random-init | 20.00 (n=1, indicative) | 35.00 (n=1, indicative) |"
     label = section(text, "label")
     assert "linear | 40.00 (n=1, indicative) | 80.00 (n=1, indicative) |" in label
-    # one statement per fraction; one seed per cell: nothing is called
-    assert ("With 1% of the labels, the SSL linear probe (40.00%) is +10.00 points from the supervised "
-            "baseline (30.00%): no seed spread, not called") in label
-    assert "fine-tuning (88.00%) is +3.00 points from the supervised baseline (85.00%)" in label
+    # one seed per cell: nothing is called, the gaps are given by mean
+    assert ("Every cell has one seed, so no gap is called (indicative only); the gaps by mean, in points, at 1%: "
+            "the SSL linear probe − supervised baseline +10.00, fine-tuning − supervised baseline +12.00") in label
+    assert "at 100%: the SSL linear probe − supervised baseline -5.00, fine-tuning − supervised baseline +3.00" in label
     assert "beyond noise" not in label
     assert "at no fraction" not in label and "does not at" not in label
     assert "identical recipes (lr, wd, epochs, bs as recorded): only the initialisation differs" in label

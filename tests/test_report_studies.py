@@ -239,3 +239,19 @@ def test_the_report_side_imports_no_model_code():
             "print(sorted(m for m in ('torch', 'torchvision', 'models', 'methods', 'loss') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_label_cells_with_seeds_are_compared_fraction_by_fraction(tmp_path):
+    runs, lines = [], []
+    for f, sup, ft in ((0.01, 40.0, 46.0), (1.0, 80.0, 80.1)):
+        for i, d in enumerate(SPREAD):
+            for kind, script, v in (("supervised", "supervised_baseline", sup), ("finetune", "linear_eval", ft)):
+                name = f"label_{kind}_{f}_s{i}"
+                args = dict(PROBE, encoder="convnet", label_fraction=f, seed=i, finetune=kind == "finetune")
+                runs.append((name, dict(script=script, args=args, top1=v + d, kind=kind, label_fraction=f)))
+                lines.append(("label", name))
+    label = section(build(tmp_path, runs, lines), "label")
+    assert "| supervised | 40.00 [" in label and "] (n=3) |" in label
+    assert ("With 1% of the labels, fine-tuning (46.00%) is 6.00 points above the supervised baseline (40.00%), "
+            "beyond noise.") in label
+    assert "With 100% of the labels, fine-tuning (80.10%) is within noise of the supervised baseline (80.00%)." in label
