@@ -135,7 +135,9 @@ def test_label_study_states_each_classifiers_steps_and_that_pretraining_saw_the_
     assert "linear 600 at 1%, 6,000 at 10%, 5,880 at 100%" in label
     assert "They are not equal across fractions" in label
     assert ("pre-trained on 10% of the training images (5,000), drawn by the same seeded stratified draw (seed 0) as "
-            "the 10% label subset: the same images") in label
+            "the label subsets: at 1% the labelled images lie among them: 10 times as many unlabelled images as "
+            "labelled; at 10% the labelled images are those same images: pre-training had no unlabelled image beyond "
+            "them; at 100% most labelled images were never seen in pre-training.") in label
 
 
 def test_alignment_and_uniformity_are_described_from_every_tau_not_the_end_points():
@@ -255,3 +257,11 @@ def test_label_cells_with_seeds_are_compared_fraction_by_fraction(tmp_path):
     assert ("With 1% of the labels, fine-tuning (46.00%) is 6.00 points above the supervised baseline (40.00%), "
             "beyond noise.") in label
     assert "With 100% of the labels, fine-tuning (80.10%) is within noise of the supervised baseline (80.00%)." in label
+
+
+def test_still_rising_needs_every_seed_up_and_the_mean_up_by_more_than_a_point():
+    def s(*pairs):
+        return {"ok": [{"metrics": [{"epoch": 5, "knn_top1": a}, {"epoch": 10, "knn_top1": b}]} for a, b in pairs]}
+    assert studies.knn_climb(s((36.8, 38.6))) == (36.8, 5, 38.6, 10, 1)
+    assert studies.knn_climb(s((38.0, 38.7), (39.0, 39.7))) is None  # up 0.7: within a point
+    assert studies.knn_climb(s((36.0, 39.0), (39.0, 38.9))) is None  # one seed fell
