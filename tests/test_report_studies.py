@@ -266,3 +266,17 @@ def test_still_rising_needs_every_seed_up_and_the_mean_up_by_more_than_a_point()
     assert studies.knn_climb(s((36.8, 38.6))) == (36.8, 5, 38.6, 10, 1)
     assert studies.knn_climb(s((38.0, 38.7), (39.0, 39.7))) is None  # up 0.7: within a point
     assert studies.knn_climb(s((36.0, 39.0), (39.0, 38.9))) is None  # one seed fell
+
+
+def test_summary_gives_both_batch_size_studies_one_line(tmp_path):
+    runs, lines = [], []
+    for i, d in enumerate(SPREAD):
+        for bs, m_ep, m_st in ((64, 55.3, 53.2), (512, 53.8, 55.4)):
+            runs += [(f"bs{bs}_e_s{i}", pre(i, m_ep + d, bs=bs)),
+                     (f"bs{bs}_st_s{i}", pre(i, m_st + d, bs=bs, steps=60, epochs=1 if bs == 64 else 8))]
+            lines += [("bs", f"bs{bs}_e_s{i}"), ("bs_steps", f"bs{bs}_st_s{i}")]
+    text = build(tmp_path, runs, lines)
+    summary = [ln for ln in text.split("## Summary")[1].split("## The runs")[0].splitlines() if ln.startswith("- ")]
+    assert len(summary) == 1
+    assert summary[0].startswith("- **Batch size**: at equal epochs from 64 to 512 accuracy falls beyond noise")
+    assert "; at equal steps from 64 to 512 accuracy rises beyond noise (53.20% → 55.40%)" in summary[0]
