@@ -3,7 +3,7 @@
 One folder per run (config.json, metrics.jsonl, linear_eval.json, linear_eval_z.json,
 finetune.json, supervised.json, diagnostics.json, FAILED) and the studies.tsv that run_all.sh
 writes beside them become one flat dict per run (`load_runs`); `summarise` turns the runs of
-one setting into mean, std and n of each number. report.py and figures.py read runs through
+one setting into the per-seed values of each number. report.py, studies.py and figures.py read runs through
 this module only. Needs numpy alone: no torch, and no checkpoint is ever loaded.
 """
 import json

@@ -5,29 +5,33 @@ linear_eval.json, linear_eval_z.json, finetune.json, supervised.json, diagnostic
 features_test.npz, retrieval.npz, FAILED; every one but config.json or FAILED optional) and the
 `studies.tsv` beside them that run_all.sh writes; writes into --out:
 
-    REPORT.md         header, one section per study (table, figures, analysis), then the pictures
+    REPORT.md         title, a summary answering the assignment's questions, the facts of the runs and
+                      the rule, one section per study (table, figures, analysis), the pictures, then a
+                      Discussion against the literature and the Limitations
     results.csv       one row per run
-    figures/*.png     <study>_linear_top1.png, <study>_curves.png, label_efficiency.png,
-                      head_rank.png, tau_align_unif.png, method_spectrum.png (diagnostics.json),
+    figures/*.png     <study>_linear_top1.png (dot plots), <study>_curves.png, label_efficiency.png,
+                      head_rank.png, tau_align_unif.png, <study>_spectrum.png (diagnostics.json),
                       features_pca.png, features_tsne.png (features_test.npz),
                       retrieval.png (retrieval.npz), confusion.png (the results' confusion matrices)
 
 REPORT.md and results.csv are a function of the records only (no clock, no paths of this
-machine), so a clone rebuilds the committed report byte for byte. Settings run with several seeds
-are shown as mean ± sample std (n); one rule, stated in the report's header, decides every
-"better", "beats" or "falls" that the report writes.
+machine), so a clone rebuilds the committed report byte for byte. Tables give each setting's
+mean, 95% confidence interval and n; one rule (stats.py: the spread pooled within a study,
+Student-t, Holm over the study's pairs; a single seed is indicative only), stated in the
+report's header, decides every "better", "beats" or "falls" that the report writes.
 
 Usage:
     python report.py results/quick/runs              # the committed records; writes results/quick/
     python report.py results/full/runs --out /tmp/full --title "SimCLR on CIFAR-10, full grid"
     python report.py some/folder/of/runs --out /tmp/runs   # no studies.tsv: one table row per run
 
-The work is in three files, all apart from the training code: records.py reads and summarises the
-records, figures.py draws the figures, and this file writes the tables, the sentences under the
-noise rule and REPORT.md itself.
+The work is split by the question a reader brings, all apart from the training code:
+records.py reads and summarises the records, stats.py decides what is beyond noise,
+studies.py holds the table of studies and each study's sentences, discussion and summary
+line, figures.py draws, and this file writes the header, the tables, REPORT.md and the CSV.
 
-Needs numpy and matplotlib only (scikit-learn for the t-SNE map, if installed; without it the report
-says so and keeps the PCA map): no torch, and no checkpoint is ever loaded.
+Needs numpy, scipy and matplotlib only (scikit-learn for the t-SNE map, if installed; without it
+the report says so and keeps the PCA map): no torch, and no checkpoint is ever loaded.
 """
 import argparse
 import csv
@@ -159,7 +163,7 @@ def study_table(d, default_names):
     study, summaries = d.name, d.summaries
     columns = [(d.key, None), ("linear top-1 (%, 95% CI)", "lin")]
     if any(s["floor"] for s in summaries):
-        columns.append(("same encoder untrained (%)", "floor"))
+        columns.append(("same encoder untrained (%, 95% CI)", "floor"))
     if study == "head":
         columns.append(("probe on z top-1 (%)", "z"))
     columns.append((KNN_HEADING, "knn"))
@@ -185,7 +189,7 @@ def study_table(d, default_names):
             if s["failed"] or s["incomplete"]:
                 notes.append(f"{len(s['failed']) + len(s['incomplete'])} of {len(s['runs'])} "
                              f"runs did not finish: {failure_text(s)}")
-            cells = {"lin": stats.fmt_ci(fam, s["label"]), "floor": fmt_ms(s["floor"]),
+            cells = {"lin": stats.fmt_ci(fam, s["label"]), "floor": stats.fmt_ci(fam, st.untrained(s)),
                      "z": stats.fmt_ci(fam_z, s["label"]), "knn": stats.fmt_ci(fam_k, s["label"]),
                      "loss": fmt_ms(s["loss"], 3),
                      "epochs": "/".join(map(str, s["epochs"])) or "—",
@@ -204,7 +208,7 @@ def study_table(d, default_names):
 def floor_line(floor):
     """The line under a default-encoder study's table that gives its random-init floor."""
     return [f"Random-init floor of {floor['encoder']} (the same linear probe on an untrained copy, "
-            f"all labels; {floor['source']}): {fmt_ms(floor['values'])}.", ""]
+            f"all labels; {floor['source']}; mean ± std over seeds): {fmt_ms(floor['values'])}.", ""]
 
 
 def runs_table(runs):
@@ -552,42 +556,42 @@ def study_section(d, default_names, floors, fig_dir):
         plot_curves(summaries, key, f"{study}: pre-training curves", os.path.join(fig_dir, f"{study}_curves.png"),
                     x, d.spec.normalised_loss)
         lines += [f"![{study}: loss and kNN per {x}](figures/{study}_curves.png)", ""]
-    figures, text = diagnostics_figures(d, floors.get(study_encoder(members)), fig_dir)
+    figures = diagnostics_figures(d, fig_dir)
     analysis = " ".join(t for t in d.spec.sentences(d) if t)
+    text = d.spec.diagnostics(d) if d.spec.diagnostics and figures else ""
     return lines + figures + [analysis, ""] + ([text, ""] if text else [])
 
 
-def diagnostics_figures(d, enc_floor, fig_dir):
-    """(Markdown lines of the figures, analysis paragraph) of the representation diagnostics that
-    explain a study: h against z per head, alignment and uniformity per τ, the singular-value
-    spectra of the methods and of the random-init encoder; ([], '') where not recorded."""
+def diagnostics_figures(d, fig_dir):
+    """Markdown lines of the figures of the representation diagnostics that explain a study: h
+    against z per head, alignment and uniformity per τ, the singular-value spectra of the methods
+    and of the random-init encoder (the study's floor); [] where not recorded."""
     study, summaries = d.name, d.summaries
     if study == "head" and any(s["rank_h"] for s in summaries):
         plot_dots(summaries, "head", "head: effective rank of h and of z = g(h)", os.path.join(fig_dir, "head_rank.png"),
                   series=(("rank_h", "effective rank of h"), ("rank_z", "effective rank of z")),
                   same_as_h=(st.NO_HEAD,), ylabel="effective rank (RankMe)",
                   families={f: d.family(f) for f in ("rank_h", "rank_z")})
-        return (["![head: effective rank of h and z](figures/head_rank.png)", ""], st.head_rank_text(d))
+        return ["![head: effective rank of h and z](figures/head_rank.png)", ""]
     if study == "tau":
         g = st.geometry_field(d)
         points = sorted([s for s in summaries if isinstance(s["setting"], (int, float)) and s[f"align_{g}"]
                          and s[f"unif_{g}"]], key=lambda s: s["setting"])
         if points:
             plot_tau_geometry(points, g, os.path.join(fig_dir, "tau_align_unif.png"))
-            return (["![tau: alignment and uniformity](figures/tau_align_unif.png)", ""], st.tau_geometry_text(d))
+            return ["![tau: alignment and uniformity](figures/tau_align_unif.png)", ""]
     if study in ("method", "method_long"):
         curves = [(s["label"], [r["spectrum_h"] for r in s["ok"] if r["spectrum_h"] is not None]) for s in summaries]
-        encoder = (enc_floor or {}).get("encoder")
-        rand = [r for r in (enc_floor or {}).get("runs", []) if r["spectrum_h"] is not None]
+        encoder = (d.floor or {}).get("encoder")
+        rand = [r for r in (d.floor or {}).get("runs", []) if r["spectrum_h"] is not None]
         if rand:
             curves.append((f"random-init {encoder}", [r["spectrum_h"] for r in rand]))
         curves = [(label, spectra) for label, spectra in curves if spectra]
         if curves:
             name = f"{study}_spectrum.png"
             plot_spectra(curves, os.path.join(fig_dir, name), "singular-value spectrum of h (test images)")
-            return ([f"![{study}: spectrum of h](figures/{name})", ""],
-                    st.spectrum_text(d, (enc_floor or {}).get("runs", []), encoder))
-    return [], ""
+            return [f"![{study}: spectrum of h](figures/{name})", ""]
+    return []
 
 
 def summary_lines(built, label):
@@ -675,7 +679,8 @@ def main(argv=None):
             sections += study_section(built[study], default_names, floors, fig_dir)
     families = [(s, d.family()) for s, d in built.items() if s != "floor"]
     lines = [f"# {title}", ""] + summary_lines(built, label)
-    lines += header_lines(title, runs, floors, families, compared=bool(studies))[2:]
+    lines += (["## The runs and the rule", ""] if len(lines) > 2 else []) + \
+        header_lines(title, runs, floors, families, compared=bool(studies))[2:]
     if not studies:
         lines += ["No studies.tsv beside the runs, so no study is compared: one row per run.", ""]
         lines += runs_table(runs)

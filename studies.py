@@ -4,8 +4,9 @@
 the run setting it varies, whether that setting is numeric (a shape across its values is
 described), whether it holds the number of optimisation steps fixed (curves against the step),
 whether its objectives' losses differ in scale (curves normalised), and its section's three
-functions: `sentences` (the analysis under its table), `discussion` (a paragraph that sets the
-result beside the literature) and `summary` (its line at the top of the report, or None).
+functions: `sentences` (the analysis under its table), `diagnostics` (a second paragraph on the
+representation's diagnostics, or None), `discussion` (a paragraph that sets the result beside the
+literature) and `summary` (its line at the top of the report, or None).
 Adding a study is one entry in the table plus its section below.
 
 Every comparison goes through stats.Family (pooled spread, Student-t, Holm within the study);
@@ -14,9 +15,10 @@ every verdict is said with stats.WORDS. Imports no model code: records and stats
 from collections import namedtuple
 
 import numpy as np
+from scipy import stats as sps
 
 import stats
-from records import first, fmt_value, is_number, mean_std, run_encoder, seedless, values
+from records import first, fmt_value, is_number, mean_std, run_encoder, values
 
 FLOOR = "random-init floor"
 NO_HEAD = "none"  # the head setting without a projection head, where z = h
@@ -70,6 +72,11 @@ def said(verdict):
     return stats.WORDS[verdict]
 
 
+def said_way(verdict):
+    """'below, beyond noise' where a verdict has a direction, else its words."""
+    return f"{verdict}, {said(verdict)}" if verdict in stats.CALLED else said(verdict)
+
+
 # ----------------------------------------------------------------------------- sentences every study uses
 def winner_text(d):
     """Which setting is best: one that beats every other by the rule, else the settings tied with
@@ -107,11 +114,11 @@ def knn_text(d):
     if len(with_knn) < 2 or not fam_k.df:
         return ""
 
-    def best(fam, ranked, field):
+    def best(fam, ranked):
         top = ranked[0]
         return top if all(fam.verdict(top["label"], s["label"]) == "above" for s in ranked[1:]) else None
     lin_seeded = [s for s in d.ranked if fam_l.n(s["label"]) >= 2]
-    k_best, l_best = best(fam_k, with_knn, "knn"), best(fam_l, lin_seeded, "lin") if len(lin_seeded) > 1 else None
+    k_best, l_best = best(fam_k, with_knn), best(fam_l, lin_seeded) if len(lin_seeded) > 1 else None
     if k_best is None:
         return "kNN top-1 separates no winner beyond noise" + (" either." if l_best is None else ".")
     if k_best is l_best:
@@ -152,7 +159,7 @@ def shape_text(d, field="lin", points=None, digits=2, unit="%"):
     """The shape of `field` along the study's numeric setting, from all pairs under the rule:
     rising, falling, an interior peak (or dip) at a value, flat, or the pairs called where none
     of these holds. Never a direction that the end points contradict."""
-    fam = d.family(field if field == "lin" else field)
+    fam = d.family(field)
     pts = points if points is not None else sorted(
         [s for s in d.summaries if is_number(s["setting"]) and fam.n(s["label"]) >= 2], key=lambda s: s["setting"])
     if len(pts) < 2:
@@ -227,10 +234,6 @@ def gap_text(fam, a, b, name_a=None, name_b=None):
     return head + f"is {ma - mb:+.2f} points from {name_b} ({mb:.2f}%): {said(v)}"
 
 
-def lin_of(d, label):
-    return next((s for s in d.summaries if s["label"] == label), None)
-
-
 def budget(d):
     """'190 steps on 5,000 images' of the study's default-encoder runs, from their records."""
     runs = [r for s in d.summaries for r in s["ok"] if r["script"] == "pretrain"]
@@ -290,9 +293,9 @@ def aug_discussion(d):
                           " One seed cannot say whether this agrees.")
     if "simclr_blur" in have and "simclr" in have:
         v = fam.verdict("simclr_blur", "simclr")
-        text += (f" Gaussian blur, which SimCLR adds for ImageNet but leaves out on CIFAR-10 (App. B.9), "
-                 f"{'changes nothing beyond noise here' if v == 'within' else 'is ' + gap_text(fam, 'simclr_blur', 'simclr')}"
-                 " — the 32×32 images have little detail for a blur to remove.")
+        text += (" Gaussian blur, which SimCLR adds for ImageNet but leaves out on CIFAR-10 (App. B.9), "
+                 + ("changes nothing beyond noise here, consistent with leaving it out." if v == "within" else
+                    "here: " + gap_text(fam, "simclr_blur", "simclr") + "."))
     return text
 
 
@@ -311,18 +314,25 @@ def aug_summary(d):
 
 
 # ----------------------------------------------------------------------------- encoder
+CLIMB = 1.0  # points of kNN top-1 between the last two measurements that count as "still rising"
+
+
 def knn_climb(s):
-    """(earlier kNN, its epoch, last kNN, its epoch) of the mean kNN curve, if it was measured twice."""
-    per_epoch = {}
+    """(earlier kNN, its epoch, last kNN, its epoch, seeds) of the mean kNN curve when every seed
+    rose between its last two measurements and the mean by more than CLIMB points; else None."""
+    per_epoch, rises = {}, []
     for r in s["ok"]:
-        for m in r["metrics"]:
-            if m.get("knn_top1") is not None:
-                per_epoch.setdefault(m["epoch"], []).append(m["knn_top1"])
+        knn = [(m["epoch"], m["knn_top1"]) for m in r["metrics"] if m.get("knn_top1") is not None]
+        for e, v in knn:
+            per_epoch.setdefault(e, []).append(v)
+        if len(knn) >= 2:
+            rises.append(knn[-1][1] - knn[-2][1])
     epochs = sorted(per_epoch)
-    if len(epochs) < 2:
+    if len(epochs) < 2 or not rises or min(rises) <= 0:
         return None
     a, b = epochs[-2], epochs[-1]
-    return float(np.mean(per_epoch[a])), a, float(np.mean(per_epoch[b])), b
+    ma, mb = float(np.mean(per_epoch[a])), float(np.mean(per_epoch[b]))
+    return (ma, a, mb, b, len(rises)) if mb - ma > CLIMB else None
 
 
 def encoder_sentences(d):
@@ -349,16 +359,17 @@ def encoder_sentences(d):
         text.append(sentence + ".")
     for s in d.summaries:
         climb = knn_climb(s) if s["lin"] else None
-        if climb and climb[2] - climb[0] > 0.5:
+        if climb:
+            seeds = "one seed" if climb[4] == 1 else f"every one of {climb[4]} seeds"
             text.append(f"{s['label']}'s kNN accuracy was still rising at the last measurement ({climb[0]:.2f}% at "
-                        f"epoch {climb[1]}, {climb[2]:.2f}% at epoch {climb[3]}): this budget may stop it short.")
+                        f"epoch {climb[1]}, {climb[2]:.2f}% at epoch {climb[3]}; {seeds}): this budget may stop it "
+                        "short.")
     return text
 
 
 def gain_verdict(fam, a, b):
     """The gain of a over its floor against b's over its own: a t-test of the contrast with the
     study's pooled spread, at the family's error divided by its number of comparisons (Bonferroni)."""
-    from scipy import stats as sps
     la, lb = a["label"], b["label"]
     ua, ub = untrained(a), untrained(b)
     if min(fam.n(x) for x in (la, ua, lb, ub)) < 2 or not fam.df:
@@ -375,16 +386,21 @@ def encoder_discussion(d):
     fam = d.family()
     text = ("**Encoder.** SimCLR (Fig. 7) finds that self-supervised learning gains more than supervised learning "
             "from a bigger encoder (depth and width), over hundreds of epochs on ImageNet.")
-    gains = {s["label"]: s["mean"] - mean_std(s["floor"])[0] for s in d.summaries if s["lin"] and s["floor"]}
-    if gains:
+    rows = [s for s in d.summaries if s["lin"] and s["floor"]]
+    if rows:
         text += " Here the gains over each encoder's untrained copy are " + ", ".join(
-            f"{k} {v:+.2f}" for k, v in gains.items()) + " points"
-        single = [s["label"] for s in d.summaries if s["lin"] and fam.n(s["label"]) == 1]
+            f"{s['label']} {s['mean'] - mean_std(s['floor'])[0]:+.2f}" for s in rows) + " points"
+        single = [s["label"] for s in rows if fam.n(s["label"]) == 1]
         text += (f" ({', '.join(single)} one seed: indicative)" if single else "") + "."
-    text += (f" The larger encoder pays a much higher wall time for {budget(d)}, and a deeper network needs "
-             "more steps to leave its random initialisation; the raw ranking mixes the encoders' different floors "
-             "with what pre-training adds, which is why the gain over the floor is the fairer reading.")
-    return text
+    mins = [f"{s['label']} {np.mean(s['minutes']):.2f}" for s in d.summaries if s["minutes"]]
+    if mins:
+        text += f" Minutes a run at {budget(d)}: {', '.join(mins)}."
+    rising = [s["label"] for s in d.summaries if s["lin"] and knn_climb(s)]
+    if rising:
+        text += (f" The kNN accuracy of {', '.join(rising)} was still rising at the end, a likely reason the raw "
+                 "ranking need not hold at the paper's budget.")
+    return text + (" The raw ranking mixes the encoders' different floors with what pre-training adds; the gain "
+                   "over the floor separates the two.")
 
 
 def encoder_summary(d):
@@ -424,7 +440,7 @@ def tau_geometry_text(d):
         field = f"{m}_{g}"
         seeded = [s for s in pts if len(s[field]) >= 2]
         if len(seeded) >= 2 and d.family(field).df:
-            text.append(shape_text(d, field, seeded, 3, "").replace(f" {m}", f" {m}", 1)
+            text.append(shape_text(d, field, seeded, 3, "")
                         .replace("Alignment", f"The alignment of {g}").replace("Uniformity", f"The uniformity of {g}")
                         .replace("in alignment", f"in the alignment of {g}").replace("in uniformity",
                                                                                         f"in the uniformity of {g}"))
@@ -506,7 +522,7 @@ def tau_summary(d):
         return None
     top, low = seeded[0], seeded[-1]
     return (f"**Temperature τ**: accuracy is highest at τ = {top['label']} ({top['mean']:.2f}%) and lowest at "
-            f"τ = {low['label']} ({low['mean']:.2f}%), {said(fam.verdict(top['label'], low['label']))}; "
+            f"τ = {low['label']} ({low['mean']:.2f}%), {said_way(fam.verdict(top['label'], low['label']))}; "
             "see the shape across all pairs in its section.")
 
 
@@ -562,7 +578,8 @@ def bs_discussion(d):
     return text
 
 
-def bs_summary(d):
+def bs_trend(d):
+    """'from 64 to 512 accuracy rises beyond noise (53.17% → 55.40%)', or None without two seeded settings."""
     fam = d.family()
     seeded = sorted([s for s in d.summaries if s["lin"] and fam.n(s["label"]) >= 2 and is_number(s["setting"])],
                     key=lambda s: s["setting"])
@@ -570,11 +587,22 @@ def bs_summary(d):
         return None
     kind, _ = shape(seeded, fam)
     lo, hi = seeded[0], seeded[-1]
-    word = {"rising": "rises", "falling": "falls", "flat": "is flat within noise"}.get(kind, "has no single direction")
-    how = "at equal steps" if d.spec.equal_steps else "at equal epochs"
-    return (f"**Batch size {how}**: from {lo['label']} to {hi['label']} accuracy {word} "
-            f"({lo['mean']:.2f}% → {hi['mean']:.2f}%), confounded with "
-            + ("the images seen." if d.spec.equal_steps else "the number of steps."))
+    word = {"rising": "rises beyond noise", "falling": "falls beyond noise", "flat": "is flat within noise"}.get(
+        kind, "has no single direction beyond noise")
+    return f"from {lo['label']} to {hi['label']} accuracy {word} ({lo['mean']:.2f}% → {hi['mean']:.2f}%)"
+
+
+def bs_summary(d):
+    """One line for both batch-size studies (written by the first of them in the report)."""
+    if d.spec.equal_steps and "bs" in d.others:
+        return None
+    parts = []
+    for other in ([d] if d.spec.equal_steps else [d, d.others.get("bs_steps")]):
+        if other is not None and bs_trend(other):
+            parts.append(("at equal steps " if other.spec.equal_steps else "at equal epochs ") + bs_trend(other)
+                         + (", confounded with the images seen" if other.spec.equal_steps else
+                            ", confounded with the number of steps"))
+    return ("**Batch size**: " + "; ".join(parts) + ".") if parts else None
 
 
 # ----------------------------------------------------------------------------- negatives
@@ -725,22 +753,23 @@ def head_summary(d):
     heads = [s for k, s in have.items() if k != NO_HEAD]
     return ("**Projection head**: " + ", ".join(f"{s['label']} {s['mean']:.2f}%" for s in heads)
             + f" against no head {have[NO_HEAD]['mean']:.2f}% ("
-            + "; ".join(f"{s['label']}: {said(fam.verdict(s['label'], NO_HEAD))}" for s in heads)
+            + "; ".join(f"{s['label']}: {said_way(fam.verdict(s['label'], NO_HEAD))}" for s in heads)
             + "); BN or not in the head: " + (said(fam.verdict("bn", "nobn")) if "bn" in have and "nobn" in have
                                               else "not run") + ".")
 
 
 # ----------------------------------------------------------------------------- method, method_long
 def simclr_at(runs, simclr_runs, tau):
-    """The finished runs of the SimCLR setting of `simclr_runs` with τ = tau instead (any study)."""
+    """The finished runs of the SimCLR setting of `simclr_runs` with τ = tau instead (any study). An
+    argument that one record lacks (added by a later commit, at its default) does not tell runs apart."""
     if not simclr_runs:
         return []
+    want = simclr_runs[0]["args"]
 
-    def key(r):
-        return tuple(sorted((k, str(v)) for k, v in r["args"].items() if k not in SEED_AND_TAU_FREE))
-    want = key(simclr_runs[0])
+    def same(args):
+        return all(args[k] == want[k] for k in set(args) & set(want) if k not in SEED_AND_TAU_FREE)
     return [r for r in runs.values() if r["script"] == "pretrain" and r["status"] == "ok" and r["top1"] is not None
-            and r["args"].get("method") == "simclr" and r["args"].get("tau") == tau and key(r) == want]
+            and r["args"].get("method") == "simclr" and r["args"].get("tau") == tau and same(r["args"])]
 
 
 def moco_pairs(d):
@@ -783,6 +812,30 @@ def moco_text(d):
     return " ".join(text)
 
 
+def spectrum_text(d):
+    """Method study: each method's effective rank of h (a flatter spectrum, a higher rank) against
+    the random-init encoder of the same architecture (the study's floor), under the rule."""
+    floor_runs_, encoder = (d.floor or {}).get("runs", []), (d.floor or {}).get("encoder")
+    done = [s for s in d.summaries if s["rank_h"]]
+    if not done:
+        return ""
+    ranks = ", ".join(f"{s['label']} {mean_std(s['rank_h'])[0]:.1f}" for s in done)
+    rand = values(floor_runs_, "rank_h")
+    if not rand:
+        return f"Effective rank of h (a flatter singular-value spectrum gives a higher rank): {ranks}."
+    rand_label = f"random-init {encoder}"
+    d.extra["rank_h"] = {rand_label: rand}
+    d._families.pop("rank_h", None)
+    fam = d.family("rank_h")
+    words = {"above": "flatter than random init's (higher rank), beyond noise",
+             "below": "steeper than random init's (lower rank), beyond noise",
+             "within": "within noise of random init's"}
+    parts = [f"{s['label']}'s spectrum is {words.get(fam.verdict(s['label'], rand_label), said(fam.verdict(s['label'], rand_label)))}"
+             for s in done]
+    return (f"Effective rank of h (a flatter singular-value spectrum gives a higher rank): {ranks}, and "
+            f"{fam.mean(rand_label):.1f} for the random-init {encoder} encoder: " + "; ".join(parts) + ".")
+
+
 def method_groups(d):
     """SimCLR at MoCo's τ joins the family of linear top-1."""
     for moco, simclr, label, at in moco_pairs(d):
@@ -797,8 +850,8 @@ def method_discussion(d):
     fam = d.family()
     have = {s["label"]: s for s in d.summaries if s["lin"]}
     text = ("**Method" + (" at the longer budget" if d.name == "method_long" else "") + ".** MoCo v2 (Chen et al. "
-            "2020b) matches or beats SimCLR with a batch of 256 thanks to its queue of negatives and momentum "
-            "encoder; BYOL (Grill et al. 2020) beats both on ImageNet without negatives, but with a slowly moving "
+            "2020b) matches or beats SimCLR with a batch of 256, its queue supplying the negatives SimCLR takes from "
+            "a large batch; BYOL (Grill et al. 2020) beats both on ImageNet without negatives, but with a slowly moving "
             "target (EMA from 0.996 towards 1), LARS and about 1,000 epochs.")
     pairs = moco_pairs(d)
     if pairs:
@@ -830,11 +883,14 @@ def method_summary(d):
         return None
     text = ("**Methods" + (" (longer budget)" if d.name == "method_long" else "") + "**: "
             + ", ".join(f"{s['label']} {s['mean']:.2f}%" for s in d.ranked))
+    top = d.ranked[0]
+    text += "; " + ", ".join(f"{s['label']} against {top['label']}: {said_way(fam.verdict(s['label'], top['label']))}"
+                             for s in d.ranked[1:])
     pairs = moco_pairs(d)
     if pairs:
         _, _, label, _ = pairs[0]
         text += f"; MoCo against SimCLR at MoCo's τ: {said(fam.verdict('moco', label))}"
-    return text + f", at {budget(d)}."
+    return text + f"; at {budget(d)}."
 
 
 def method_long_sentences(d):
@@ -932,21 +988,33 @@ def steps_text(runs):
 
 
 def subset_text(runs, default_run):
-    """Whether the SSL encoder was pre-trained on the images a label subset holds."""
+    """What the SSL encoder's pre-training images are to each label subset drawn with its seed."""
     if default_run is None:
         return ""
     a = default_run["args"]
     pf, seed = a.get("fraction"), a.get("seed")
-    fracs = sorted({float(r["label_fraction"]) for r in runs if r["label_fraction"] is not None})
-    same = [f for f in fracs if pf is not None and abs(f - float(pf)) < 1e-9]
-    if not same:
+    # stratified_subset draws each class's permutation from the seed: the same seed gives the same
+    # images at the same fraction, and a smaller fraction takes a prefix of the same permutation
+    fracs = sorted({float(r["label_fraction"]) for r in runs if r["label_fraction"] is not None
+                    and r["recipe"].get("seed", r["args"].get("seed")) == seed})
+    if pf is None or not fracs:
         return ""
+    pf = float(pf)
     n = (default_run["config"].get("schedule") or {}).get("images")
-    return (f"The SSL encoder was pre-trained on {100 * float(pf):g}% of the training images"
-            + (f" ({n:,})" if n else "") + f", drawn by the same seeded stratified draw (seed {seed}) as the "
-            f"{100 * same[0]:g}% label subset: the same images, so at {100 * same[0]:g}% (and below, a subset of "
-            "them) pre-training had no unlabelled data beyond the labelled ones, and fine-tuning cannot show the "
-            "gain SimCLR's Table 7 reports from pre-training on far more unlabelled images than are labelled.")
+    head = (f"The SSL encoder was pre-trained on {100 * pf:g}% of the training images" + (f" ({n:,})" if n else "")
+            + f", drawn by the same seeded stratified draw (seed {seed}) as the label subsets")
+    parts = []
+    for f in fracs:
+        if abs(f - pf) < 1e-9:
+            parts.append(f"at {100 * f:g}% the labelled images are those same images: pre-training had no unlabelled "
+                         "image beyond them")
+        elif f < pf:
+            parts.append(f"at {100 * f:g}% the labelled images lie among them: {pf / f:g} times as many unlabelled "
+                         "images as labelled")
+        else:
+            parts.append(f"at {100 * f:g}% most labelled images were never seen in pre-training")
+    return (head + ": " + "; ".join(parts) + ". SimCLR's Table 7 pre-trains on all 1.28M ImageNet images, far "
+            "more than are labelled, which is where its fine-tuning gain comes from.")
 
 
 def recipe_text(runs):
@@ -980,6 +1048,18 @@ def recorded(v):
 def label_sentences(table, runs, default_run):
     fam = label_family(table)
     text = [recipe_text(runs), steps_text(runs), subset_text(runs, default_run)]
+    if not fam.df:  # one seed per cell: the gaps by mean, no call
+        gaps = []
+        for f in sorted({f for f, _ in table}):
+            parts = [f"{LABEL_NAMES[a]} − {LABEL_NAMES[b].replace('the ', '')} "
+                     f"{fam.mean(cell(f, a)) - fam.mean(cell(f, b)):+.2f}" for a, b in LABEL_PAIRS
+                     if (cell(f, a), cell(f, b)) in fam.pairs]
+            if parts:
+                gaps.append(f"at {100 * f:g}%: " + ", ".join(parts))
+        if gaps:
+            text.append("Every cell has one seed, so no gap is called (indicative only); the gaps by mean, in points, "
+                        + "; ".join(gaps) + ".")
+        return [t for t in text if t]
     for f in sorted({f for f, _ in table}):
         parts = [gap_text(fam, cell(f, a), cell(f, b), LABEL_NAMES[a], LABEL_NAMES[b]) for a, b in LABEL_PAIRS
                  if (cell(f, a), cell(f, b)) in fam.pairs]
@@ -999,8 +1079,9 @@ def label_discussion(table):
     if gaps:
         text += (" Here fine-tuning minus supervised is " + ", ".join(f"{g:+.2f} points at {100 * f:g}%" for f, g in gaps)
                  + (" (one seed per cell: indicative)" if any(fam.n(cell(f, "finetune")) < 2 for f, _ in gaps) else "")
-                 + ": no gain of the paper's size, the likely reason being that pre-training saw no images beyond the "
-                 "labelled ones at the fraction it was run for, with a small encoder and a short budget.")
+                 + ": no gain of the paper's size; the likely reasons are that pre-training saw few unlabelled images "
+                 "(its subset only, as the study's sentences say, against 1.28M in the paper), a small encoder and a "
+                 "short budget.")
     return text
 
 
@@ -1029,50 +1110,64 @@ def label_summary(table):
 
 
 # ----------------------------------------------------------------------------- the table of studies
-Study = namedtuple("Study", "intro setting numeric equal_steps normalised_loss absent sentences discussion summary")
+Study = namedtuple("Study", "intro setting numeric equal_steps normalised_loss absent sentences diagnostics discussion "
+                           "summary")
 
 STUDIES = {
-    "floor": Study("Each encoder untrained (random initialisation), evaluated by the same linear probe as every "
-                   "trained encoder: the floor that pre-training is measured against.",
-                   "encoder", False, False, False, None, floor_sentences, floor_discussion, floor_summary),
-    "aug": Study("Which augmentations make the two views (the `--aug` presets of the README); all else at the default.",
-                 "aug", False, False, False, None, aug_sentences, aug_discussion, aug_summary),
-    "encoder": Study("The base encoder f, each beside its own untrained copy evaluated the same way: encoders differ in "
-                     "their random-init floors, so the gain over that floor is the fairer comparison.",
-                     "encoder", False, False, False, None, encoder_sentences, encoder_discussion, encoder_summary),
-    "tau": Study("The temperature τ of NT-Xent.", "tau", True, False, False, None, tau_sentences, tau_discussion,
-                 tau_summary),
-    "bs": Study("The batch size, i.e. the negatives per anchor (2·bs − 2), for a fixed number of epochs with the "
-                "learning rate scaled per 256 images: smaller batches take more steps, so this study confounds the "
-                "batch size with the number of updates; `bs_steps` holds the number of steps fixed.",
-                "bs", True, False, False, None, bs_sentences, bs_discussion, bs_summary),
-    "bs_steps": Study("The same batch sizes for the same number of optimisation steps and the same warm-up steps as "
-                      "the default run (`--steps`): the number of updates no longer changes with the batch size "
-                      "(smaller batches see fewer images instead).",
-                      "bs", True, True, False, None, bs_sentences, bs_discussion, bs_summary),
-    "negatives": Study("The number of negatives alone: the batch, the steps and the learning rate of the default run, "
-                       "with NT-Xent computed within k groups of bs/k images (`--neg-groups k`), so each anchor has "
-                       "2·bs/k − 2 negatives; k = 1 is the default run.",
-                       "neg_groups", True, True, False, 1, negatives_sentences, negatives_discussion, negatives_summary),
-    "head": Study("The projection head g. Linear evaluation is on h in every row; the probe on z = g(h) shows what "
-                  "the head's output keeps.", "head", False, False, False, None, head_sentences, head_discussion,
-                  head_summary),
-    "method": Study("SimCLR against MoCo v2 (τ 0.2, a queue of negatives, a momentum key encoder) and BYOL (no "
-                    "negatives; a predictor and a momentum target).", "method", False, False, True, None,
-                    method_sentences, method_discussion, method_summary),
-    "method_long": Study("The same three methods at a longer budget (more optimisation steps than the method study; "
-                         "the table gives them), to see whether the method study's ranking holds.",
-                         "method", False, True, True, None, method_long_sentences, method_discussion, method_summary),
-    "fraction": Study("The share of the 50,000 training images used for pre-training, for the same number of epochs: "
-                      "more images also means more optimisation steps.", "fraction", True, False, False, None,
-                      fraction_sentences, fraction_discussion, fraction_summary),
-    "fraction_steps": Study("The same shares for the same number of optimisation steps and the same warm-up steps as "
-                            "the default run (`--steps`; fewer epochs on more images): more data, no more compute.",
-                            "fraction", True, True, False, None, fraction_sentences, fraction_discussion,
-                            fraction_summary),
-    "label": Study("The default encoder against a supervised model trained from scratch, with 1%, 10% and 100% of the "
-                   "labels. With fewer labels each classifier trains more epochs (recorded per run); the steps this "
-                   "gives are stated below.", "label_fraction", True, False, False, None, None, None, None),
+    "floor": Study(
+        "Each encoder untrained (random initialisation), evaluated by the same linear probe as every trained "
+        "encoder: the floor that pre-training is measured against.",
+        "encoder", False, False, False, None, floor_sentences, None, floor_discussion, floor_summary),
+    "aug": Study(
+        "Which augmentations make the two views (the `--aug` presets of the README); all else at the default.",
+        "aug", False, False, False, None, aug_sentences, None, aug_discussion, aug_summary),
+    "encoder": Study(
+        "The base encoder f, each beside its own untrained copy evaluated the same way: encoders differ in their "
+        "random-init floors, so the gain over that floor is the fairer comparison.",
+        "encoder", False, False, False, None, encoder_sentences, None, encoder_discussion, encoder_summary),
+    "tau": Study(
+        "The temperature τ of NT-Xent.",
+        "tau", True, False, False, None, tau_sentences, tau_geometry_text, tau_discussion, tau_summary),
+    "bs": Study(
+        "The batch size, i.e. the negatives per anchor (2·bs − 2), for a fixed number of epochs with the learning "
+        "rate scaled per 256 images: smaller batches take more steps, so this study confounds the batch size with "
+        "the number of updates; `bs_steps` holds the number of steps fixed.",
+        "bs", True, False, False, None, bs_sentences, None, bs_discussion, bs_summary),
+    "bs_steps": Study(
+        "The same batch sizes for the same number of optimisation steps and the same warm-up steps as the default "
+        "run (`--steps`): the number of updates no longer changes with the batch size (smaller batches see fewer "
+        "images instead).",
+        "bs", True, True, False, None, bs_sentences, None, bs_discussion, bs_summary),
+    "negatives": Study(
+        "The number of negatives alone: the batch, the steps and the learning rate of the default run, with NT-Xent "
+        "computed within k groups of bs/k images (`--neg-groups k`), so each anchor has 2·bs/k − 2 negatives; k = 1 "
+        "is the default run.",
+        "neg_groups", True, True, False, 1, negatives_sentences, None, negatives_discussion, negatives_summary),
+    "head": Study(
+        "The projection head g. Linear evaluation is on h in every row; the probe on z = g(h) shows what the "
+        "head's output keeps.",
+        "head", False, False, False, None, head_sentences, head_rank_text, head_discussion, head_summary),
+    "method": Study(
+        "SimCLR against MoCo v2 (τ 0.2, a queue of negatives, a momentum key encoder) and BYOL (no negatives; a "
+        "predictor and a momentum target).",
+        "method", False, False, True, None, method_sentences, spectrum_text, method_discussion, method_summary),
+    "method_long": Study(
+        "The same three methods at a longer budget (more optimisation steps than the method study; the table gives "
+        "them), to see whether the method study's ranking holds.",
+        "method", False, True, True, None, method_long_sentences, spectrum_text, method_discussion, method_summary),
+    "fraction": Study(
+        "The share of the 50,000 training images used for pre-training, for the same number of epochs: more "
+        "images also means more optimisation steps.",
+        "fraction", True, False, False, None, fraction_sentences, None, fraction_discussion, fraction_summary),
+    "fraction_steps": Study(
+        "The same shares for the same number of optimisation steps and the same warm-up steps as the default run "
+        "(`--steps`; fewer epochs on more images): more data, no more compute.",
+        "fraction", True, True, False, None, fraction_sentences, None, fraction_discussion, fraction_summary),
+    "label": Study(  # its own section in report.py (a table of classifier × label fraction)
+        "The default encoder against a supervised model trained from scratch, with 1%, 10% and 100% of the "
+        "labels. With fewer labels each classifier trains more epochs (recorded per run); the steps this gives "
+        "are stated below.",
+        "label_fraction", True, False, False, None, None, None, None, None),
 }
 
 
@@ -1089,19 +1184,6 @@ def prepare(d):
 def ordered(names):
     """Study names in report order: the table's first, then any others A-Z."""
     return [s for s in STUDIES if s in names] + sorted(set(names) - set(STUDIES))
-
-
-def tau_extra(d):
-    """The τ study's paragraph on alignment and uniformity."""
-    return tau_geometry_text(d)
-
-
-def default_seeds(runs, default_run):
-    """Every finished seed of the default setting, A-Z (the default run's row in every study)."""
-    if default_run is None:
-        return []
-    key = seedless(runs[default_run])
-    return [r for n, r in sorted(runs.items()) if seedless(r) == key]
 
 
 def limitations(runs):
@@ -1131,25 +1213,3 @@ def limitations(runs):
             "theirs. Cells with one seed are indicative only; linear top-1 is from the last epoch of a fixed probe "
             "recipe, not tuned per setting.")
 
-
-def spectrum_text(d, floor_runs_, encoder):
-    """Method study: each method's effective rank of h (a flatter spectrum, a higher rank) against
-    the random-init encoder of the same architecture, under the rule."""
-    done = [s for s in d.summaries if s["rank_h"]]
-    if not done:
-        return ""
-    ranks = ", ".join(f"{s['label']} {mean_std(s['rank_h'])[0]:.1f}" for s in done)
-    rand = values(floor_runs_, "rank_h")
-    if not rand:
-        return f"Effective rank of h (a flatter singular-value spectrum gives a higher rank): {ranks}."
-    rand_label = f"random-init {encoder}"
-    d.extra["rank_h"] = {rand_label: rand}
-    d._families.pop("rank_h", None)
-    fam = d.family("rank_h")
-    words = {"above": "flatter than random init's (higher rank), beyond noise",
-             "below": "steeper than random init's (lower rank), beyond noise",
-             "within": "within noise of random init's"}
-    parts = [f"{s['label']}'s spectrum is {words.get(fam.verdict(s['label'], rand_label), said(fam.verdict(s['label'], rand_label)))}"
-             for s in done]
-    return (f"Effective rank of h (a flatter singular-value spectrum gives a higher rank): {ranks}, and "
-            f"{fam.mean(rand_label):.1f} for the random-init {encoder} encoder: " + "; ".join(parts) + ".")

@@ -178,10 +178,10 @@ def test_label_table_and_analysis(built):
     assert table_row(text, "random-init") == "| random-init | 20.00 (n=1, indicative) | 35.00 (n=1, indicative) |"
     label = section(text, "label")
     assert "linear | 40.00 (n=1, indicative) | 80.00 (n=1, indicative) |" in label
-    # one statement per fraction; one seed per cell: nothing is called
-    assert ("With 1% of the labels, the SSL linear probe (40.00%) is +10.00 points from the supervised "
-            "baseline (30.00%): no seed spread, not called") in label
-    assert "fine-tuning (88.00%) is +3.00 points from the supervised baseline (85.00%)" in label
+    # one seed per cell: nothing is called, the gaps are given by mean
+    assert ("Every cell has one seed, so no gap is called (indicative only); the gaps by mean, in points, at 1%: "
+            "the SSL linear probe − supervised baseline +10.00, fine-tuning − supervised baseline +12.00") in label
+    assert "at 100%: the SSL linear probe − supervised baseline -5.00, fine-tuning − supervised baseline +3.00" in label
     assert "beyond noise" not in label
     assert "at no fraction" not in label and "does not at" not in label
     assert "identical recipes (lr, wd, epochs, bs as recorded): only the initialisation differs" in label
@@ -304,10 +304,10 @@ def test_encoder_study_shows_each_encoders_own_random_init_floor(tmp_path):
     assert report.main([str(root), "--out", str(out)]) == 0
     text = (out / "REPORT.md").read_text()
     encoder = text.split("## Study: encoder")[1].split("## Study:")[0]
-    assert "| encoder | linear top-1 (%, 95% CI) | same encoder untrained (%) |" in encoder
+    assert "| encoder | linear top-1 (%, 95% CI) | same encoder untrained (%, 95% CI) |" in encoder
     # one seeded encoder: no ranking is decided (resnet18 has one seed)
-    assert "| **convnet (highest mean)** | **55.20 [" in encoder and "| **47.50 ± 0.71 (n=2)** |" in encoder
-    assert "| resnet18 | 52.00 (n=1, indicative) | 38.00 (n=1) |" in encoder
+    assert "| **convnet (highest mean)** | **55.20 [" in encoder and "] (n=2)** | **47.50 [" in encoder
+    assert "| resnet18 | 52.00 (n=1, indicative) | 38.00 (n=1, indicative) |" in encoder
     assert "random-init" not in encoder.split("\n\n")[2]  # no table row of its own
     assert ("pre-training adds (points): convnet +7.70 (beyond noise), resnet18 +14.00 (indicative only (n=1), "
             "not called).") in encoder
@@ -421,7 +421,7 @@ def test_floor_is_counted_beaten_only_beyond_noise_and_shown_under_tables(seeded
             "within noise of it: aug = crop.") in aug
     for study in ("aug", "tau", "bs_steps", "head", "method"):
         assert "Random-init floor of convnet (the same linear probe on an untrained copy, all labels; floor " \
-               "study): 48.10 ± 0.10 (n=3)." in section(text, study)
+               "study; mean ± std over seeds): 48.10 ± 0.10 (n=3)." in section(text, study)
     assert "| convnet | 48.10 ± 0.10 (n=3) | floor study |" in section(text, "floor")
 
 

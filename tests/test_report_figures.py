@@ -259,10 +259,10 @@ def test_spectrum_sentence_compares_each_method_with_random_init(diagnosed):
             "and 45.0 for the random-init convnet encoder: simclr's spectrum is flatter than random init's "
             "(higher rank), beyond noise; byol's spectrum is steeper than random init's (lower rank), beyond "
             "noise.") in method
-    runs = [{"rank_h": v} for v in (59.0, 60.0, 61.0)]
+    floor = {"runs": [{"rank_h": v} for v in (59.0, 60.0, 61.0)], "encoder": "convnet", "values": [48.0]}
     d = studies.StudyData("method", studies.STUDIES["method"],
-                          [summary("simclr", [54.0], rank_h=[59.5, 60.0, 60.5])], None, {})
-    assert "simclr's spectrum is within noise of random init's" in studies.spectrum_text(d, runs, "convnet")
+                          [summary("simclr", [54.0], rank_h=[59.5, 60.0, 60.5])], floor, {})
+    assert "simclr's spectrum is within noise of random init's" in studies.spectrum_text(d)
 
 
 def test_head_and_tau_sections_carry_their_diagnostics_sentences(diagnosed):
@@ -422,7 +422,7 @@ def test_tau_labels_of_points_close_together_do_not_overlap(drawn, tmp_path):
 def test_head_rank_figure_marks_z_equal_h_for_no_head(drawn, tmp_path):
     bn = summary("bn", [54.0], rank_h=[60.0, 61.0], rank_z=[30.0, 31.0])
     none = summary("none", [50.0], rank_h=[40.0, 41.0], rank_z=[40.0, 41.0])
-    lines, _ = report.diagnostics_figures(head_data(bn, none), None, str(tmp_path))
+    lines = report.diagnostics_figures(head_data(bn, none), str(tmp_path))
     assert lines[0] == "![head: effective rank of h and z](figures/head_rank.png)"
     ax = drawn[-1].axes[0]
     means = sorted(round(float(c.lines[0].get_ydata()[0]), 1) for c in ax.containers)

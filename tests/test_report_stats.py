@@ -64,3 +64,9 @@ def test_single_seed_settings_are_indicative_and_never_called():
     assert g.verdict("a", "b") == "no spread"
     with pytest.raises(KeyError):
         stats.Family({"a": [1.0, 2.0], "b": [1.0, 2.0]}, pairs=[("a", "b")]).verdict("a", "c")
+
+
+def test_the_module_docstring_example_runs():
+    import doctest
+    result = doctest.testmod(stats)
+    assert result.failed == 0 and result.attempted > 0

@@ -73,13 +73,14 @@ def test_shape_words_rising_falling_flat_and_mixed():
 def test_moco_is_compared_with_simclr_at_its_own_tau_and_the_other_differences_are_named(tmp_path):
     runs, lines = [], []
     for i, d in enumerate(SPREAD):
-        for name, kw in ((f"simclr_s{i}", pre(i, 54.2 + d)), (f"simclr_t0.2_s{i}", pre(i, 55.1 + d, tau=0.2)),
+        for name, kw in ((f"simclr_s{i}", pre(i, 54.2 + d)), (f"simclr_t0.2_s{i}", pre(i, 55.1 + d, tau=0.2, **({"sync_bn": True} if i == 2 else {}))),
                          (f"moco_s{i}", pre(i, 55.15 + d, method="moco", tau=0.2, queue_size=1024, ema=0.99))):
             runs.append((name, kw))
         lines += [("method", f"simclr_s{i}"), ("method", f"moco_s{i}"), ("tau", f"simclr_s{i}"),
                   ("tau", f"simclr_t0.2_s{i}")]
     method = section(build(tmp_path, runs, lines), "method")
-    assert "against SimCLR at τ = 0.2 (55.10 [" in method and "from the tau study" in method
+    # seed 2 records an argument the others lack (a later commit): still the same setting, n = 3
+    assert "against SimCLR at τ = 0.2 (55.10 [" in method and "] (n=3), from the tau study" in method
     assert "MoCo (55.15%) is within noise of SimCLR (55.10%)" in method
     assert "1,024 queued keys of earlier batches against SimCLR's 2N − 2 = 510 in-batch negatives" in method
     assert "shuffle-BN" in method and "symmetrised" in method and "wall time" in method
@@ -135,7 +136,9 @@ def test_label_study_states_each_classifiers_steps_and_that_pretraining_saw_the_
     assert "linear 600 at 1%, 6,000 at 10%, 5,880 at 100%" in label
     assert "They are not equal across fractions" in label
     assert ("pre-trained on 10% of the training images (5,000), drawn by the same seeded stratified draw (seed 0) as "
-            "the 10% label subset: the same images") in label
+            "the label subsets: at 1% the labelled images lie among them: 10 times as many unlabelled images as "
+            "labelled; at 10% the labelled images are those same images: pre-training had no unlabelled image beyond "
+            "them; at 100% most labelled images were never seen in pre-training.") in label
 
 
 def test_alignment_and_uniformity_are_described_from_every_tau_not_the_end_points():
@@ -239,3 +242,41 @@ def test_the_report_side_imports_no_model_code():
             "print(sorted(m for m in ('torch', 'torchvision', 'models', 'methods', 'loss') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_label_cells_with_seeds_are_compared_fraction_by_fraction(tmp_path):
+    runs, lines = [], []
+    for f, sup, ft in ((0.01, 40.0, 46.0), (1.0, 80.0, 80.1)):
+        for i, d in enumerate(SPREAD):
+            for kind, script, v in (("supervised", "supervised_baseline", sup), ("finetune", "linear_eval", ft)):
+                name = f"label_{kind}_{f}_s{i}"
+                args = dict(PROBE, encoder="convnet", label_fraction=f, seed=i, finetune=kind == "finetune")
+                runs.append((name, dict(script=script, args=args, top1=v + d, kind=kind, label_fraction=f)))
+                lines.append(("label", name))
+    label = section(build(tmp_path, runs, lines), "label")
+    assert "| supervised | 40.00 [" in label and "] (n=3) |" in label
+    assert ("With 1% of the labels, fine-tuning (46.00%) is 6.00 points above the supervised baseline (40.00%), "
+            "beyond noise.") in label
+    assert "With 100% of the labels, fine-tuning (80.10%) is within noise of the supervised baseline (80.00%)." in label
+
+
+def test_still_rising_needs_every_seed_up_and_the_mean_up_by_more_than_a_point():
+    def s(*pairs):
+        return {"ok": [{"metrics": [{"epoch": 5, "knn_top1": a}, {"epoch": 10, "knn_top1": b}]} for a, b in pairs]}
+    assert studies.knn_climb(s((36.8, 38.6))) == (36.8, 5, 38.6, 10, 1)
+    assert studies.knn_climb(s((38.0, 38.7), (39.0, 39.7))) is None  # up 0.7: within a point
+    assert studies.knn_climb(s((36.0, 39.0), (39.0, 38.9))) is None  # one seed fell
+
+
+def test_summary_gives_both_batch_size_studies_one_line(tmp_path):
+    runs, lines = [], []
+    for i, d in enumerate(SPREAD):
+        for bs, m_ep, m_st in ((64, 55.3, 53.2), (512, 53.8, 55.4)):
+            runs += [(f"bs{bs}_e_s{i}", pre(i, m_ep + d, bs=bs)),
+                     (f"bs{bs}_st_s{i}", pre(i, m_st + d, bs=bs, steps=60, epochs=1 if bs == 64 else 8))]
+            lines += [("bs", f"bs{bs}_e_s{i}"), ("bs_steps", f"bs{bs}_st_s{i}")]
+    text = build(tmp_path, runs, lines)
+    summary = [ln for ln in text.split("## Summary")[1].split("## The runs")[0].splitlines() if ln.startswith("- ")]
+    assert len(summary) == 1
+    assert summary[0].startswith("- **Batch size**: at equal epochs from 64 to 512 accuracy falls beyond noise")
+    assert "; at equal steps from 64 to 512 accuracy rises beyond noise (53.20% → 55.40%)" in summary[0]
