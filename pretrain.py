@@ -37,9 +37,10 @@ RECIPE = ("method", "encoder", "head", "proj_dim", "hidden_dim", "aug", "tau", "
 
 
 # Named recipes: `--recipe quick` sets these flags' defaults (flags on the command line still win).
-# quick: sized for a laptop CPU; time_to_accuracy.py measures what it reaches in how many minutes.
+# quick: sized for a laptop CPU: 30 epochs are about 3 minutes of steps on 2 cores (804 images/s
+# on the test machine); time_to_accuracy.py measures what it reaches (docs/performance.md).
 RECIPES = {
-    "quick": {"encoder": "quicknet", "tau": 0.2, "aug": "crop_color", "small_crops": 2, "epochs": 50},
+    "quick": {"encoder": "quicknet", "tau": 0.2, "aug": "crop_color", "small_crops": 2, "epochs": 30},
 }
 
 

@@ -67,3 +67,18 @@ def test_measure_records_every_run_once(tiny_data, tmp_path, capsys):
     second = capsys.readouterr().out
     assert "steps at bs" not in second and "the untrained encoder" not in second  # nothing trained again
     assert os.path.getmtime(os.path.join(out, "runs", "quick_0.02m_s0", "linear_eval.json")) == stamp
+
+
+def test_recipe_quick_sets_the_defaults_and_flags_on_the_command_line_win():
+    """pretrain.py --recipe quick is RECIPES['quick'], stated once; an explicit flag overrides it
+    wherever it stands, and without --recipe the assignment's defaults stay."""
+    import pretrain
+    quick = pretrain.RECIPES["quick"]
+    a = pretrain.build_parser().parse_args(["--recipe", "quick"])
+    assert {k: getattr(a, k) for k in quick} == quick
+    for argv in (["--recipe", "quick", "--encoder", "resnet18"], ["--encoder", "resnet18", "--recipe=quick"]):
+        b = pretrain.build_parser().parse_args(argv)
+        assert b.encoder == "resnet18" and b.tau == quick["tau"] and b.small_crops == quick["small_crops"]
+    c = pretrain.build_parser().parse_args([])
+    assert (c.encoder, c.tau, c.aug, c.small_crops, c.epochs) == ("resnet18", None, "simclr", 0, 500)
+    assert tta.RECIPES["quick"][0] == ["--recipe", "quick"] and tta.RECIPES["quick"][1] == quick["encoder"]
