@@ -218,8 +218,11 @@ def figure(groups, floors, path):
         encoder = RECIPES.get(recipe, (None, None))[1]
         if floors.get(encoder):
             m, s = mean_std(floors[encoder])
-            s = 0 if s != s else s
-            ax.axhspan(m - s, m + s, color=colour, alpha=0.15, label=f"{encoder} untrained (floor)")
+            if s == s:  # mean ± std over the seeds
+                ax.axhspan(m - s, m + s, color=colour, alpha=0.15, label=f"{encoder} untrained (floor)")
+            else:  # one seed: a line
+                ax.axhline(m, color=colour, ls=":", label=f"{encoder} untrained (floor, n = 1)")
+    ax.set_xlim(0, 1.1 * ax.get_xlim()[1])  # from no pre-training at all
     ax.set_xlabel("pre-training wall-clock minutes (2-core CPU)")
     ax.set_ylabel("linear top-1 (%)")
     ax.legend(fontsize=7)
