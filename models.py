@@ -15,7 +15,8 @@ encoder returns h, the 512-d (ResNet-18/34) or 2048-d (ResNet-50) representation
 global average pooling.
 
 `convnet` is a small 4-block CNN, not from the paper, that trains at several hundred images
-per second on a laptop CPU, so the whole pipeline can be studied without a GPU.
+per second on a laptop CPU, so the whole pipeline can be studied without a GPU; `quicknet`, its
+variant for the quick recipe (`pretrain.py --recipe quick`), learns more per CPU-second.
 """
 from torch import nn
 import torchvision
@@ -35,49 +36,37 @@ def cifar_resnet(name):
 
 
 class ConvNet(nn.Module):
-    """Four conv-BN-ReLU-maxpool blocks (32->16->8->4->2 pixels), then global average pooling."""
+    """Four 3x3 conv blocks that halve the image (32->16->8->4->2 pixels), then global average
+    pooling. pool_first=False: conv-BN-ReLU-maxpool (`convnet`); True: conv-maxpool-BN-ReLU."""
 
-    def __init__(self, widths=(32, 64, 128, 256)):
+    def __init__(self, widths=(32, 64, 128, 256), pool_first=False):
         super().__init__()
         layers, c_in = [], 3
         for c_out in widths:
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                       nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            conv, bn = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)
+            block = [conv, nn.MaxPool2d(2), bn, nn.ReLU(inplace=True)] if pool_first else \
+                [conv, bn, nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            layers += block
             c_in = c_out
         self.features = nn.Sequential(*layers)
         self.feature_dim = c_in
 
     def forward(self, x):
-        x = self.features(x)  # (B, 256, 2, 2)
-        return x.mean(dim=(2, 3))  # (B, 256)
+        x = self.features(x)  # (B, widths[-1], 2, 2)
+        return x.mean(dim=(2, 3))  # (B, widths[-1])
 
 
-class QuickNet(nn.Module):
-    """The quick recipe's encoder, shaped for a few minutes of a laptop CPU: ConvNet's four
-    3x3 convolutions (32->16->8->4->2 pixels), with two changes measured by bench.py and the
-    time-to-accuracy benchmark (README):
+def quicknet():
+    """The quick recipe's encoder, shaped for a few minutes of a laptop CPU: ConvNet with two
+    changes, measured by bench.py and time_to_accuracy.py (docs/performance.md):
 
-    - each block pools right after its convolution, before BatchNorm and ReLU (conv-pool-BN-ReLU,
-      as KellerJordan/cifar10-airbench orders its blocks): BatchNorm and ReLU then run on a
-      quarter of the pixels, and max-pooling commutes with ReLU, so the function class barely
-      changes while the step is about 30% cheaper on a CPU;
+    - each block pools right after its convolution, before BatchNorm and ReLU (as
+      KellerJordan/cifar10-airbench orders its blocks): BatchNorm and ReLU run on a quarter of the
+      pixels, and max-pooling commutes with ReLU, so the function class barely changes;
     - the last block is twice as wide (512 channels): h = 512, the width of ResNet-18's h, for
       the linear probe, at the resolution (4x4) where a channel costs least.
     """
-
-    def __init__(self, widths=(32, 64, 128, 512)):
-        super().__init__()
-        layers, c_in = [], 3
-        for c_out in widths:
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.MaxPool2d(2),
-                       nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
-            c_in = c_out
-        self.features = nn.Sequential(*layers)
-        self.feature_dim = c_in
-
-    def forward(self, x):
-        x = self.features(x)  # (B, 512, 2, 2)
-        return x.mean(dim=(2, 3))  # (B, 512)
+    return ConvNet(widths=(32, 64, 128, 512), pool_first=True)
 
 
 def build_encoder(name):
@@ -85,7 +74,7 @@ def build_encoder(name):
     if name == "convnet":
         return ConvNet()
     if name == "quicknet":
-        return QuickNet()
+        return quicknet()
     if name in ENCODERS:
         return cifar_resnet(name)
     raise ValueError(f"unknown encoder '{name}' (choose from {', '.join(ENCODERS)})")

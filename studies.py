@@ -131,6 +131,13 @@ SHAPE_WORDS = {"lin": ("accuracy", "an interior peak", "an interior dip"),
                "unif": ("uniformity", "an interior maximum", "an interior minimum")}
 
 
+
+def seeded_by_setting(d, fam):
+    """The settings of a numeric study with a measured linear probe and at least two seeds, in the
+    order of their setting (the ones a trend may be read from)."""
+    return sorted([s for s in d.summaries if s["lin"] and fam.n(s["label"]) >= 2 and is_number(s["setting"])],
+                  key=lambda s: s["setting"])
+
 def shape(points, fam):
     """The shape of a series over a numeric setting, from every pair the family calls:
     ('flat', None), ('rising', None), ('falling', None), ('peak', k), ('dip', k) or ('mixed', None).
@@ -555,8 +562,7 @@ def bs_sentences(d):
 
 def bs_discussion(d):
     fam = d.family()
-    seeded = sorted([s for s in d.summaries if s["lin"] and fam.n(s["label"]) >= 2 and is_number(s["setting"])],
-                    key=lambda s: s["setting"])
+    seeded = seeded_by_setting(d, fam)
     text = ("**Batch size" + (" at equal steps" if d.spec.equal_steps else " at equal epochs") + ".** SimCLR (Fig. 9) "
             "finds larger batches better, most of all for short training, and attributes it to more negatives per "
             "anchor; the gap closes with longer training.")
@@ -581,8 +587,7 @@ def bs_discussion(d):
 def bs_trend(d):
     """'from 64 to 512 accuracy rises beyond noise (53.17% → 55.40%)', or None without two seeded settings."""
     fam = d.family()
-    seeded = sorted([s for s in d.summaries if s["lin"] and fam.n(s["label"]) >= 2 and is_number(s["setting"])],
-                    key=lambda s: s["setting"])
+    seeded = seeded_by_setting(d, fam)
     if len(seeded) < 2:
         return None
     kind, _ = shape(seeded, fam)
@@ -622,8 +627,7 @@ def negatives_sentences(d):
 
 def negatives_discussion(d):
     fam = d.family()
-    seeded = sorted([s for s in d.summaries if s["lin"] and fam.n(s["label"]) >= 2 and is_number(s["setting"])],
-                    key=lambda s: s["setting"])
+    seeded = seeded_by_setting(d, fam)
     text = ("**Negatives.** SimCLR (Fig. 9) and MoCo (He et al. 2020) credit more negatives per anchor for better "
             "representations; the batch-size studies cannot isolate that, this one does (same images, steps and "
             "learning rate; only the negatives each anchor sees change).")
@@ -641,8 +645,7 @@ def negatives_discussion(d):
 
 def negatives_summary(d):
     fam = d.family()
-    seeded = sorted([s for s in d.summaries if s["lin"] and fam.n(s["label"]) >= 2 and is_number(s["setting"])],
-                    key=lambda s: s["setting"])
+    seeded = seeded_by_setting(d, fam)
     if len(seeded) < 2:
         return None
     kind, _ = shape(seeded, fam)
