@@ -181,7 +181,7 @@ def test_simclr_neg_groups_is_the_grouped_loss():
     got, _ = m(x1, x2)
     with torch.no_grad():
         z1, z2 = m.head(m.encoder(x1)), m.head(m.encoder(x2))
-    assert float(got) == pytest.approx(float(loss.nt_xent_views([z1, z2], 0.5, groups=2)), rel=1e-5)
+    assert got.item() == pytest.approx(float(loss.nt_xent_views([z1, z2], 0.5, groups=2)), rel=1e-5)
 
 
 # ---------------------------------------------------------------------------- several processes
