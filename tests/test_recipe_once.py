@@ -24,6 +24,7 @@ def pretrain_commands(lines):
             yield first[first.index("pretrain.py") + 1:]
 
 
+@pytest.mark.slow  # a whole grid's dry run: seconds each; the full suite (CI) runs it
 @pytest.mark.parametrize("flags", [("--quick",), ("--optimizer", "lars", "--only", "bs,bs_steps,method")])
 def test_every_run_name_is_pretrains_default(tmp_path, flags):
     out = run_all("--list", *flags, cwd=str(_work_copy(tmp_path)))
@@ -39,6 +40,7 @@ def test_every_run_name_is_pretrains_default(tmp_path, flags):
     assert seen >= 3
 
 
+@pytest.mark.slow  # a whole grid's dry run: seconds each; the full suite (CI) runs it
 def test_steps_runs_get_the_default_runs_steps_and_warmup(tmp_path):
     out = run_all("--list", "--quick", "--only", "bs_steps", cwd=str(_work_copy(tmp_path)))
     assert out.returncode == 0, out.stderr

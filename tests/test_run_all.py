@@ -29,6 +29,7 @@ def run_all(*flags, cwd=None, env=None, estimate=False):
                           capture_output=True, text=True, timeout=1800, env=env)
 
 
+@pytest.mark.slow  # a whole grid's dry run: seconds each; the full suite (CI) runs it
 def test_dry_run_lists_every_study_and_setting():
     out = run_all("--dry-run", "--quick")
     assert out.returncode == 0, out.stderr
@@ -58,6 +59,7 @@ def test_dry_run_lists_every_study_and_setting():
     assert len(default) == 1, default
 
 
+@pytest.mark.slow  # a whole grid's dry run: seconds each; the full suite (CI) runs it
 def test_dry_run_only_and_seeds():
     out = run_all("--dry-run", "--quick", "--only", "tau", "--seeds", "2")
     assert out.returncode == 0, out.stderr
@@ -122,6 +124,7 @@ def test_encoders_flag_limits_the_encoder_and_floor_studies():
     assert bad.returncode == 2 and "vgg" in bad.stderr
 
 
+@pytest.mark.slow  # a whole grid's dry run: seconds each; the full suite (CI) runs it
 def test_dry_run_counts_the_runs_and_estimates_their_time():
     """The dry run ends with the number of script runs and, from one timed step per encoder,
     about how long they take on this machine."""
@@ -308,6 +311,7 @@ def _status(work):
                           check=True, capture_output=True, text=True).stdout
 
 
+@pytest.mark.slow  # a whole grid's dry run: seconds each; the full suite (CI) runs it
 def test_list_dry_run_and_help_change_nothing(tmp_path):
     """With the committed records of the quick grid, --list, --dry-run and -h write no file: the
     work tree stays clean and no runs/ or results folder appears."""
@@ -324,6 +328,7 @@ def _out_dirs(text):
     return [l.split("--out-dir ")[1].split()[0] for l in text.splitlines() if "pretrain.py" in l]
 
 
+@pytest.mark.slow  # a whole grid's dry run: seconds each; the full suite (CI) runs it
 def test_dry_run_counts_what_the_records_hold(tmp_path):
     """Two of the five temperature runs recorded (their linear evaluation is there): the dry run
     lists the other three and counts 4 script runs recorded, 6 to run; all recorded: nothing."""
@@ -385,6 +390,7 @@ def test_smoke_budget_is_bounded_on_any_data():
     assert fractions and max(fractions) <= 0.02
 
 
+@pytest.mark.slow  # a whole grid's dry run: seconds each; the full suite (CI) runs it
 def test_dry_run_counts_the_training_again_of_a_recorded_run_that_lacks_an_evaluation(tmp_path):
     """The head study's default run recorded without its probe on z: the dry run lists its
     pre-training again (the records hold no weights) and the probe, as the real run does."""
