@@ -132,6 +132,10 @@ SHAPE_WORDS = {"lin": ("accuracy", "an interior peak", "an interior dip"),
 
 
 
+# The words for a trend's shape (studies.shape), in the sentences that name its direction.
+TREND = {"rising": "rises beyond noise", "falling": "falls beyond noise", "flat": "is flat within noise"}
+
+
 def seeded_by_setting(d, fam):
     """The settings of a numeric study with a measured linear probe and at least two seeds, in the
     order of their setting (the ones a trend may be read from)."""
@@ -592,8 +596,7 @@ def bs_trend(d):
         return None
     kind, _ = shape(seeded, fam)
     lo, hi = seeded[0], seeded[-1]
-    word = {"rising": "rises beyond noise", "falling": "falls beyond noise", "flat": "is flat within noise"}.get(
-        kind, "has no single direction beyond noise")
+    word = TREND.get(kind, "has no single direction beyond noise")
     return f"from {lo['label']} to {hi['label']} accuracy {word} ({lo['mean']:.2f}% → {hi['mean']:.2f}%)"
 
 
@@ -651,8 +654,7 @@ def negatives_summary(d):
     kind, _ = shape(seeded, fam)
     return (f"**Negatives alone** (fixed batch, steps, lr; k groups): from {negatives_per_anchor(seeded[0])} to "
             f"{negatives_per_anchor(seeded[-1])} negatives per anchor accuracy "
-            + {"falling": "falls beyond noise", "rising": "rises beyond noise", "flat": "is flat within noise"}.get(
-                kind, "has no single direction") + f" ({seeded[0]['mean']:.2f}% → {seeded[-1]['mean']:.2f}%).")
+            + TREND.get(kind, "has no single direction") + f" ({seeded[0]['mean']:.2f}% → {seeded[-1]['mean']:.2f}%).")
 
 
 # ----------------------------------------------------------------------------- head
