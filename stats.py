@@ -81,7 +81,11 @@ class Family:
         tested = [(a, b) for a, b in self.pairs if self.n(a) >= 2 and self.n(b) >= 2 and self.df]
         self.p = {}
         for a, b in tested:
-            t = (self.mean(a) - self.mean(b)) / self.se(a, b)
+            gap, se = self.mean(a) - self.mean(b), self.se(a, b)
+            if se == 0:  # seeds that all agree (a pooled spread of 0): any gap is beyond noise
+                self.p[a, b] = 1.0 if gap == 0 else 0.0
+                continue
+            t = gap / se
             self.p[a, b] = float(2 * sps.t.sf(abs(t), self.df)) if math.isfinite(t) else 1.0
         self.rejected = dict(zip(tested, holm([self.p[k] for k in tested], alpha)))
 

@@ -66,6 +66,14 @@ def test_single_seed_settings_are_indicative_and_never_called():
         stats.Family({"a": [1.0, 2.0], "b": [1.0, 2.0]}, pairs=[("a", "b")]).verdict("a", "c")
 
 
+def test_seeds_that_all_agree_call_any_gap_and_no_tie():
+    """A pooled spread of 0 (every group's seeds equal, as runs on tiny data can be): a gap is
+    beyond noise, equal means are within it; never a division by zero."""
+    f = stats.Family({"a": [50.0, 50.0], "b": [51.0, 51.0], "c": [50.0, 50.0]})
+    assert f.s == 0 and f.df == 3
+    assert f.verdict("b", "a") == "above" and f.verdict("a", "c") == "within"
+
+
 def test_the_module_docstring_example_runs():
     import doctest
     result = doctest.testmod(stats)
