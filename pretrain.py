@@ -37,10 +37,10 @@ RECIPE = ("method", "encoder", "head", "proj_dim", "hidden_dim", "aug", "tau", "
 
 
 # Named recipes: `--recipe quick` sets these flags' defaults (flags on the command line still win).
-# quick: sized for a laptop CPU: 30 epochs are about 3 minutes of steps on 2 cores (804 images/s
-# on the test machine); time_to_accuracy.py measures what it reaches (docs/performance.md).
+# quick: sized for a laptop CPU: 30 epochs are about 3 minutes of steps on 2 cores; each choice
+# measured at equal time, and what it reaches, by time_to_accuracy.py (docs/performance.md).
 RECIPES = {
-    "quick": {"encoder": "quicknet", "tau": 0.2, "aug": "crop_color", "small_crops": 2, "epochs": 30},
+    "quick": {"encoder": "quicknet", "tau": 0.1, "aug": "crop_color", "small_crops": 2, "bs": 128, "epochs": 30},
 }
 
 
@@ -282,8 +282,9 @@ def resolved_config(args):
             counts = np.bincount(common.load_data(args)[1]).tolist()
     images = sum(max(1, int(round(args.fraction * c))) for c in counts)  # = len(stratified_subset(...))
     steps, total, warmup = schedule(args, images // args.bs)
-    return {"out_dir": args.out_dir, "method": args.method, "tau": args.tau, "bs": args.bs,
-            "images": images, "steps_per_epoch": steps, "total_steps": total, "warmup_steps": warmup,
+    return {"out_dir": args.out_dir, "method": args.method, "encoder": args.encoder, "head": args.head,
+            "aug": args.aug, "small_crops": args.small_crops, "small_size": args.small_size,
+            "neg_groups": args.neg_groups, "tau": args.tau, "bs": args.bs, "images": images, "steps_per_epoch": steps, "total_steps": total, "warmup_steps": warmup,
             "epochs": -(-total // steps) if args.steps else args.epochs, "optimizer": args.optimizer,
             "lr_per_256": args.lr, "lr": optim.scaled_lr(args.lr, args.bs, args.lr_scaling), "wd": args.wd,
             "default_tau": methods.DEFAULT_TAU}

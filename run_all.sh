@@ -3,7 +3,7 @@
 # setting of each study, the supervised baseline, and a report with tables and figures.
 #
 #   bash run_all.sh                    # the full grid (ResNet-18, 500 epochs; needs a GPU)
-#   bash run_all.sh --quick            # the same grid sized for a 2-core CPU (convnet, few epochs)
+#   bash run_all.sh --quick            # the same grid sized for a 2-core CPU (pretrain.py --recipe quick)
 #   bash run_all.sh --smoke --only label            # every script on a tiny budget, safe on any data
 #   bash run_all.sh --only tau,head --seeds 3       # some studies, each run with seeds 0, 1, 2
 #   bash run_all.sh --quick --dry-run  # what is recorded, what is left to run, about how long
@@ -86,37 +86,41 @@ elif ! "$PY" -c "$HAS_TORCH" >/dev/null 2>&1; then
   die "$PY cannot import torch; install requirements.txt into it or pass another --python PATH"
 fi
 
-STUDIES=(aug encoder floor tau bs bs_steps head method fraction fraction_steps label)
+STUDIES=(aug encoder floor tau bs bs_steps negatives head method method_long fraction fraction_steps label)
 [ "$MODE" = list ] && [ "$DRY" = 1 ] && die "--list already runs nothing; leave out --dry-run"
 for s in ${ONLY//,/ }; do
   [[ " ${STUDIES[*]} " == *" $s "* ]] || die "unknown study '$s' (choose from ${STUDIES[*]})"
 done
 
 # ------------------------------------------------------------------ budgets per grid
-# Defaults of the shared run: SimCLR, head bn, aug simclr, tau 0.5, bs 256, 10% of CIFAR-10.
+# Defaults of the shared run: SimCLR, head bn, aug simclr, tau 0.5, bs 256, 10% of CIFAR-10; the
+# quick grid's are pretrain.py's quick recipe (encoder, tau, views, epochs: read back below).
 AUGS=(simclr crop crop_flip crop_color color no_crop simclr_blur none)
 ENCODERS=(convnet resnet18 resnet34 resnet50)
 TAUS=(0.05 0.1 0.2 0.5 1.0)
 BSS=(64 128 256 512)
+NEG_GROUPS=(1 2 8 32)  # the negatives study: NT-Xent within k groups of bs/k images
 HEADS=(bn nobn none)
 METHODS=(simclr moco byol)
+LONG=""  # method_long: the method study at LONG times its epochs (none in the full grid: 500 epochs are long)
 FRACTIONS=(0.1 0.5 1.0)
 LABEL_FRACTIONS=(0.01 0.1 1.0)
 # SUP_EPOCHS: the supervised baseline and fine-tuning alike (the same recipe; only the
 # initialisation differs). WARMUP_EPOCHS: pretrain.py's default, capped at a tenth of the run.
+RECIPE=()  # pretrain.py --recipe of the grid's default run, if any
 case "$GRID" in
   full)  ENC=resnet18; EPOCHS=500; BS=256; KNN=50; LIN_EPOCHS=100; SUP_EPOCHS=100 ;;
-  quick) ENC=convnet;  EPOCHS=10;  BS=256; KNN=5;  LIN_EPOCHS=30;  SUP_EPOCHS=10
-         ENCODERS=(convnet resnet18) ;;  # ResNet-34/50 take hours per run on a 2-core CPU
+  quick) RECIPE=(--recipe quick); KNN=10; LIN_EPOCHS=30; SUP_EPOCHS=10; LONG=4
+         ENCODERS=(quicknet convnet resnet18) ;;  # ResNet-34/50 take hours per run on a 2-core CPU
   # smoke: plumbing only, a bounded budget on any data (the tests' 80 images or all of CIFAR-10):
   # every pre-training stops after 2 steps, the label study uses 1% and 2% of the labels
   smoke) ENC=convnet;  EPOCHS=1;   BS=16;  KNN=1;  LIN_EPOCHS=2;   SUP_EPOCHS=1
-         ENCODERS=(convnet resnet18); BSS=(8 16); FRACTIONS=(0.5 1.0); LABEL_FRACTIONS=(0.01 0.02)
+         ENCODERS=(convnet resnet18); BSS=(8 16); NEG_GROUPS=(1 2); LONG=2; FRACTIONS=(0.5 1.0); LABEL_FRACTIONS=(0.01 0.02)
          EXTRA+=(--workers 0); PT_EXTRA=(--queue-size 64 --steps 2 --warmup-steps 1) ;;
 esac
 if [ -n "$ONLY_ENCODERS" ]; then
   for e in ${ONLY_ENCODERS//,/ }; do
-    [[ " convnet resnet18 resnet34 resnet50 " == *" $e "* ]] || die "unknown encoder '$e' (choose from convnet resnet18 resnet34 resnet50)"
+    [[ " convnet quicknet resnet18 resnet34 resnet50 " == *" $e "* ]] || die "unknown encoder '$e' (choose from convnet quicknet resnet18 resnet34 resnet50)"
   done
   read -r -a ENCODERS <<< "${ONLY_ENCODERS//,/ }"
 fi
@@ -157,11 +161,15 @@ except dataloader.DataError as e:
     sys.exit(f'run_all.sh: error: {e}')" "$DATA_DIR" "$([[ " ${EXTRA[*]} " == *" --no-download "* ]] && echo 0 || echo 1)" || exit 2
 fi
 # The default run as pretrain.py resolves it (the recipe stated once: its name, its steps and
-# warm-up, each method's temperature), read from --print-config instead of re-derived here.
-DEFAULT_CONFIG=$("$PY" pretrain.py "${COMMON[@]}" "${PT_EXTRA[@]}" --encoder "$ENC" --bs "$BS" --fraction "$FRACTION" \
-  --epochs "$EPOCHS" --seed 0 --print-config) || die "pretrain.py --print-config failed"
-read -r REF_STEPS REF_WARMUP MOCO_TAU DEFAULT_NAME <<< "$("$PY" -c "import json, os, sys; c = json.loads(sys.argv[1])
-print(c['total_steps'], c['warmup_steps'], c['default_tau']['moco'], os.path.basename(c['out_dir']))" "$DEFAULT_CONFIG")"
+# warm-up, each method's temperature; the quick grid's encoder, tau, views and epochs), read from
+# --print-config instead of re-derived here.
+DEFAULT_FLAGS=(--encoder "${ENC:-}" --epochs "${EPOCHS:-}" --bs "${BS:-}"); [ ${#RECIPE[@]} -gt 0 ] && DEFAULT_FLAGS=("${RECIPE[@]}")
+DEFAULT_CONFIG=$("$PY" pretrain.py "${COMMON[@]}" "${PT_EXTRA[@]}" "${DEFAULT_FLAGS[@]}" --fraction "$FRACTION" \
+  --seed 0 --print-config) || die "pretrain.py --print-config failed"
+read -r REF_STEPS REF_WARMUP MOCO_TAU DEFAULT_NAME ENC EPOCHS BS TAU0 AUG0 MC SMALL_SIZE <<< "$("$PY" -c "import json, os, sys
+c = json.loads(sys.argv[1])
+print(c['total_steps'], c['warmup_steps'], c['default_tau']['moco'], os.path.basename(c['out_dir']), c['encoder'],
+      c['epochs'], c['bs'], c['tau'], c['aug'], c['small_crops'], c['small_size'])" "$DEFAULT_CONFIG")"
 DEFAULT_STEM=${DEFAULT_NAME%_s0"$OPT_SUFFIX"}  # the default run of seed S is ${DEFAULT_STEM}_sS
 # Studies at an equal number of steps (bs_steps, fraction_steps) give every run the default run's
 # steps and warm-up. The smoke grid's steps are plumbing only.
@@ -253,32 +261,38 @@ step() {  # step DIR DONE_FILE COMMAND...: run COMMAND unless DONE_FILE is in DI
 # Sets DEFAULT_DIR and PT_CMD (the pre-training command) for the label study.
 pretrain() {
   local study=$1 seed=$2; shift 2
-  local method=simclr enc=$ENC head=bn aug=simclr tau=0.5 bs=$BS frac=$FRACTION epochs=$EPOCHS steps=""
+  local method=simclr enc=$ENC head=bn aug=$AUG0 tau=$TAU0 bs=$BS frac=$FRACTION epochs=$EPOCHS steps="" mc=$MC groups=1
   local a=("$@")
   while [ ${#a[@]} -gt 0 ]; do
     case "${a[0]}" in
       --method) method=${a[1]} ;; --encoder) enc=${a[1]} ;; --head) head=${a[1]} ;; --aug) aug=${a[1]} ;;
       --tau) tau=${a[1]} ;; --bs) bs=${a[1]} ;; --fraction) frac=${a[1]} ;; --epochs) epochs=${a[1]} ;;
-      --steps) steps=${a[1]} ;;
+      --steps) steps=${a[1]} ;; --small-crops) mc=${a[1]} ;; --neg-groups) groups=${a[1]} ;;
     esac
     a=("${a[@]:2}")
   done
   [ "$method" = moco ] && [ "$tau" = 0.5 ] && tau=$MOCO_TAU  # MoCo's own temperature, as pretrain.py has it
+  # multi-crop views and negative groups: in the name (as pretrain.py names it) and the flags only when used
+  local views="" view_flags=()
+  [ "$mc" = 0 ] || { views="_mc${mc}x${SMALL_SIZE}"; view_flags=(--small-crops "$mc" --small-size "$SMALL_SIZE"); }
+  [ "$groups" = 1 ] || { views+="_g${groups}"; view_flags+=(--neg-groups "$groups"); }
   local t="_t${tau}"; [ "$method" = byol ] && t=""  # BYOL has no temperature
   local length="_e${epochs}" length_flags=(--epochs "$epochs")
   if [ -n "$steps" ]; then length="_st${steps}"; length_flags=(--steps "$steps" --warmup-steps "$REF_WARMUP"); fi
-  local name="${method}_${enc}_${head}_${aug}${t}_bs${bs}${length}_f${frac}_s${seed}${OPT_SUFFIX}"
+  local name="${method}_${enc}_${head}_${aug}${t}${views}_bs${bs}${length}_f${frac}_s${seed}${OPT_SUFFIX}"
   local dir="$ROOT/$name"
   JOB=$dir
   local tau_flag=(--tau "$tau"); [ "$method" = byol ] && tau_flag=()
   PT_CMD=("$PY" pretrain.py "${COMMON[@]}" "${PT_EXTRA[@]}" --method "$method" --encoder "$enc" \
-      --head "$head" --aug "$aug" "${tau_flag[@]}" --bs "$bs" --fraction "$frac" "${length_flags[@]}" \
+      --head "$head" --aug "$aug" "${tau_flag[@]}" "${view_flags[@]}" --bs "$bs" --fraction "$frac" "${length_flags[@]}" \
       --knn-every "$KNN" --seed "$seed" --out-dir "$dir")
   DEFAULT_DIR=$dir
   local n; n=$(subset "$frac")
   local run_steps=${steps:-$((epochs * (n / bs)))} run_epochs=$epochs
   [ -n "$steps" ] && run_epochs=$(( (steps + n / bs - 1) / (n / bs) ))
-  PT_COST="$enc $((run_steps * bs)) $(( (run_epochs / KNN + 1) * 15000 )) 0"  # kNN: 5,000 bank + 10,000 test
+  # a small view costs (small size / 32)^2 of a view: the images' cost in two-view images
+  local images; images=$(awk "BEGIN { printf \"%d\", $run_steps * $bs * (1 + $mc * ($SMALL_SIZE / 32) ^ 2 / 2) }")
+  PT_COST="$enc $images $(( (run_epochs / KNN + 1) * 15000 )) 0"  # kNN: 5,000 bank + 10,000 test
   [ -n "$study" ] && note_study "$study" "$name"
   echo "[${study:-label}] $name"
   local evals=(linear_eval.json); [ "$study" = head ] && evals+=(linear_eval_z.json)
@@ -333,8 +347,15 @@ for seed in $(seq "$FIRST_SEED" $((FIRST_SEED + SEEDS - 1))); do
   if wanted bs_steps; then for v in "${BSS[@]}"; do
     if [ "$v" = "$BS" ]; then pretrain bs_steps "$seed"; else pretrain bs_steps "$seed" --bs "$v" --steps "$REF_STEPS"; fi
   done; fi
+  # the number of negatives alone: the default batch, steps and lr; NT-Xent within k groups
+  if wanted negatives; then for v in "${NEG_GROUPS[@]}"; do pretrain negatives "$seed" --neg-groups "$v"; done; fi
   if wanted head;     then for v in "${HEADS[@]}";    do pretrain head "$seed" --head "$v"; done; fi
-  if wanted method;   then for v in "${METHODS[@]}";  do pretrain method "$seed" --method "$v"; done; fi
+  # the methods on SimCLR's two views (MoCo and BYOL have no multi-crop), each at the grid's tau
+  # (MoCo's own 0.2 where the grid's is 0.5); then the same at LONG times the epochs
+  if wanted method;   then for v in "${METHODS[@]}";  do pretrain method "$seed" --method "$v" --small-crops 0; done; fi
+  if wanted method_long && [ -n "$LONG" ]; then for v in "${METHODS[@]}"; do
+    pretrain method_long "$seed" --method "$v" --small-crops 0 --epochs $((EPOCHS * LONG))
+  done; fi
   # more unlabelled images at the same number of epochs (so also more steps) ...
   if wanted fraction; then for v in "${FRACTIONS[@]}"; do pretrain fraction "$seed" --fraction "$v"; done; fi
   # ... and at the same number of steps and warm-up (fewer epochs on more images): data without extra compute
@@ -347,10 +368,10 @@ for seed in $(seq "$FIRST_SEED" $((FIRST_SEED + SEEDS - 1))); do
     for lf in "${LABEL_FRACTIONS[@]}"; do
       echo "[label] label fraction $lf, seed $seed"
       for kind in supervised linear finetune random-init; do
-        # fewer labels get more epochs (1/lf as many, at most 10x), so that a 1% classifier is not
-        # also one trained for a hundredth of the steps
+        # fewer labels get 1/lf times the epochs: every label fraction trains its classifier for
+        # the same number of steps, so a 1% classifier is not also one trained for 1% of the steps
         case $kind in supervised|finetune) ep=$SUP_EPOCHS ;; *) ep=$LIN_EPOCHS ;; esac
-        ep=$("$PY" -c "print(round($ep * min(10, 1 / $lf)))")
+        ep=$("$PY" -c "print(round($ep / $lf))")
         dir="$ROOT/label_${kind}_lf${lf}_e${ep}_s${seed}"; note_study label "${dir#"$ROOT"/}"
         # the evaluations of the default encoder belong to the default run; the others stand alone
         case $kind in linear|finetune) JOB=$DEFAULT_DIR ;; *) JOB=$dir ;; esac

@@ -13,7 +13,8 @@ run cut short), and evaluates the encoder with the project's linear protocol (`l
 encoder's untrained linear accuracy (`linear_eval.py --random-init`), over the same seeds.
 
 Recipes (RECIPES below): `old`, the quick grid's recipe before the time-to-accuracy work
-(convnet, tau 0.5, the simclr views, bs 256), and `quick`, `pretrain.py --recipe quick`.
+(convnet, tau 0.5, the simclr views, bs 256); `quick_v1`, the first quick recipe (quicknet,
+tau 0.2, crop_color + 2 small crops, bs 256); and `quick`, `pretrain.py --recipe quick`.
 
 Writes, under --out (default results/tta): runs/<recipe>_<minutes>m_s<seed>/ with the small
 records of each run (config.json, metrics.jsonl, linear_eval.json; no weights), floor_<encoder>_s<seed>/,
@@ -32,6 +33,8 @@ import sys
 RECIPES = {
     "old": (["--encoder", "convnet", "--tau", "0.5", "--aug", "simclr", "--bs", "256"], "convnet",
             "old quick recipe: convnet, tau 0.5, simclr views"),
+    "quick_v1": (["--encoder", "quicknet", "--tau", "0.2", "--aug", "crop_color", "--small-crops", "2", "--bs", "256"],
+                 "quicknet", "first quick recipe: quicknet, tau 0.2, crop_color + 2 small crops, bs 256"),
     "quick": (["--recipe", "quick"], "quicknet", "pretrain.py --recipe quick"),
 }
 LINEAR_EPOCHS = 30  # the quick grid's linear protocol
@@ -207,6 +210,7 @@ def figure(groups, floors, path):
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
+    drawn = set()  # each encoder's floor once, however many recipes share the encoder
     for k, recipe in enumerate(sorted({r for r, _ in groups})):
         colour = f"C{k}"
         points = sorted((m, [r["linear"]["test_acc"] for r in recs], [sum(x["seconds"] for x in r["metrics"]) / 60 for r in recs])
@@ -216,7 +220,8 @@ def figure(groups, floors, path):
         ax.plot([mean_std(p[2])[0] for p in points], [mean_std(p[1])[0] for p in points], "o-", color=colour,
                 label=RECIPES.get(recipe, ("", "", recipe))[2])
         encoder = RECIPES.get(recipe, (None, None))[1]
-        if floors.get(encoder):
+        if floors.get(encoder) and encoder not in drawn:
+            drawn.add(encoder)
             m, s = mean_std(floors[encoder])
             if s == s:  # mean ± std over the seeds
                 ax.axhspan(m - s, m + s, color=colour, alpha=0.15, label=f"{encoder} untrained (floor)")

@@ -13,7 +13,8 @@ import figures  # noqa: E402
 import report  # noqa: E402
 from test_report import make_seeded_grid  # noqa: E402
 
-COMMITTED = os.path.join(ROOT, "results", "quick")
+# Every committed grid: the quick grid, and the grids of earlier recipes kept for comparison
+GRIDS = ["results/quick", "results/archive/quick_convnet_e10"]
 
 
 def read_bytes(path):
@@ -26,24 +27,25 @@ def figures_referenced(report_text):
     return re.findall(r"!\[[^\]]*\]\((figures/[^)]+)\)", report_text)
 
 
-def test_committed_report_rebuilds(tmp_path):
+@pytest.mark.parametrize("grid", GRIDS)
+def test_committed_report_rebuilds(tmp_path, grid):
     """python report.py results/quick/runs --out results/quick remakes the committed REPORT.md and
     results.csv exactly; every figure the report embeds exists, committed and rebuilt."""
-    records = os.path.join(COMMITTED, "runs")
+    committed = os.path.join(ROOT, grid)
+    records = os.path.join(committed, "runs")
     if not os.path.isdir(records):
-        pytest.skip("results/quick/runs (the committed run records) does not exist yet; "
-                    "run_all.sh --quick writes it")
+        pytest.skip(f"{grid}/runs (the committed run records) does not exist yet; run_all.sh --quick writes it")
     if not figures.tsne_available() and any("features_test.npz" in files for _, _, files in os.walk(records)):
         pytest.skip("scikit-learn is not installed: the committed report has a t-SNE map, which a build "
                     "without it replaces by a sentence saying so")
     out = tmp_path / "rebuilt"
     assert report.main([records, "--out", str(out)]) == 0
     for name in ("REPORT.md", "results.csv"):
-        assert read_bytes(out / name) == read_bytes(os.path.join(COMMITTED, name)), \
-            f"results/quick/{name} is not what report.py makes of results/quick/runs: rerun report.py"
+        assert read_bytes(out / name) == read_bytes(os.path.join(committed, name)), \
+            f"{grid}/{name} is not what report.py makes of {grid}/runs: rerun report.py"
     text = (out / "REPORT.md").read_text()
     for figure in figures_referenced(text):
-        assert os.path.isfile(os.path.join(COMMITTED, figure)), f"results/quick/{figure} is missing"
+        assert os.path.isfile(os.path.join(committed, figure)), f"{grid}/{figure} is missing"
         assert (out / figure).is_file(), figure
 
 

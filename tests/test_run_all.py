@@ -14,7 +14,10 @@ import pytest
 
 from conftest import ROOT, fake_cifar, write_batches
 
-STUDIES = ("aug", "encoder", "tau", "bs", "bs_steps", "head", "method", "fraction", "fraction_steps", "label")
+STUDIES = ("aug", "encoder", "tau", "bs", "bs_steps", "negatives", "head", "method", "method_long", "fraction",
+           "fraction_steps", "label")
+# The quick grid's default run: pretrain.py --recipe quick on 10% of CIFAR-10
+QUICK_DEFAULT = "simclr_quicknet_bn_crop_color_t0.1_mc2x16_bs128_e30_f0.1_s0"
 
 
 def run_all(*flags, cwd=None, env=None, estimate=False):
@@ -38,7 +41,7 @@ def test_dry_run_lists_every_study_and_setting():
         assert f"[{study}]" in text
     for aug in ("crop_flip", "crop_color", "no_crop", "simclr_blur"):
         assert f"--aug {aug}" in text
-    for enc in ("convnet", "resnet18"):  # --quick: ResNet-34/50 only in the full grid
+    for enc in ("quicknet", "convnet", "resnet18"):  # --quick: ResNet-34/50 only in the full grid
         assert f"--encoder {enc}" in text
     assert "--encoder resnet34" not in text
     full = run_all("--dry-run").stdout
@@ -54,8 +57,9 @@ def test_dry_run_lists_every_study_and_setting():
     assert "--feature z" in text and "--finetune" in text and "--random-init" in text
     assert "supervised_baseline.py" in text
     # the shared default run is trained once, however many studies use it
-    default = [l for l in text.splitlines() if "pretrain.py" in l and "--aug simclr --tau 0.5 --bs 256 --fraction 0.1" in l
-               and "--method simclr" in l and "--head bn" in l and "--encoder convnet" in l]
+    default = [l for l in text.splitlines() if "pretrain.py" in l and
+               "--aug crop_color --tau 0.1 --small-crops 2 --small-size 16 --bs 128 --fraction 0.1 --epochs 30 " in l
+               and "--method simclr" in l and "--head bn" in l and "--encoder quicknet" in l]
     assert len(default) == 1, default
 
 
@@ -72,17 +76,17 @@ def test_dry_run_only_and_seeds():
 
 
 def test_equal_step_studies_share_the_default_runs_steps_and_warmup():
-    """bs_steps and fraction_steps: every other setting trains the default run's 190 steps
-    (10 epochs x 19 steps of 256 among 5,000 images) with its 19 warm-up steps."""
+    """bs_steps and fraction_steps: every other setting trains the default run's 1,170 steps
+    (30 epochs x 39 steps of 128 among 5,000 images) with its 117 warm-up steps (3 epochs)."""
     out = run_all("--dry-run", "--quick", "--only", "bs_steps,fraction_steps")
     assert out.returncode == 0, out.stderr
     pre = [l for l in out.stdout.splitlines() if "pretrain.py" in l]
     assert len(pre) == 1 + 3 + 2  # the default run, three other batch sizes, two other fractions
     for line in pre:
-        if "--bs 256 " in line and "--fraction 0.1 " in line:
-            assert "--epochs 10 " in line and "--steps" not in line
+        if "--bs 128 " in line and "--fraction 0.1 " in line:
+            assert "--epochs 30 " in line and "--steps" not in line
         else:
-            assert "--steps 190 --warmup-steps 19 " in line
+            assert "--steps 1170 --warmup-steps 117 " in line
 
 
 def _bin_with(tmp_path, **programs):
@@ -230,9 +234,9 @@ def test_list_prints_one_self_contained_line_per_run(tmp_path):
     out = run_all("--list", "--quick", "--only", "tau,label", cwd=str(work))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
-    # 5 temperatures (0.5 is the default run) + supervised and random-init at 3 label fractions
+    # 5 temperatures (0.1 is the default run) + supervised and random-init at 3 label fractions
     assert len(lines) == 5 + 6
-    default = "runs/quick/simclr_convnet_bn_simclr_t0.5_bs256_e10_f0.1_s0"
+    default = f"runs/quick/{QUICK_DEFAULT}"
     first = lines[0].split(" && ")
     assert "pretrain.py" in first[0] and f"--out-dir {default}" in first[0]  # the default run first ...
     # ... with every evaluation of its encoder: its own and the label study's linear and fine-tuning
