@@ -184,7 +184,9 @@ def table(out):
         encoder = RECIPES[recipe][1] if recipe in RECIPES else "?"
         acc = [r["linear"]["test_acc"] for r in recs]
         seconds = [sum(m["seconds"] for m in r["metrics"]) for r in recs]
-        last = recs[0]["metrics"][-1]
+        steps = sorted({r["metrics"][-1]["step"] for r in recs})  # a budget's steps come from each run's timing
+        epochs = sorted({len(r["metrics"]) for r in recs})
+        span = lambda v: f"{v[0]}" if len(v) == 1 else f"{v[0]}–{v[-1]}"  # noqa: E731
         knn = [r["metrics"][-1]["knn_top1"] for r in recs if "knn_top1" in r["metrics"][-1]]
         gain = "n/a"
         if floors.get(encoder):
@@ -192,7 +194,7 @@ def table(out):
             a_m, a_s = mean_std(acc)
             spread = (a_s ** 2 + f_s ** 2) ** 0.5 if len(acc) > 1 and len(floors[encoder]) > 1 else None
             gain = f"{a_m - f_m:+.2f}" + (f" ± {spread:.2f}" if spread is not None else "")
-        lines.append(f"| {recipe} | {minutes:g} min | {mean_std(seconds)[0]:.0f} | {last['step']} ({len(recs[0]['metrics'])}) "
+        lines.append(f"| {recipe} | {minutes:g} min | {mean_std(seconds)[0]:.0f} | {span(steps)} ({span(epochs)}) "
                      f"| {fmt(acc)} | {gain} | {fmt(knn) if knn else 'n/a'} | {len(recs)} |")
     lines += ["", "| encoder | untrained (random-init) linear top-1 % | n |", "|---|---|---|"]
     lines += [f"| {e} | {fmt(v)} | {len(v)} |" for e, v in sorted(floors.items())]
