@@ -137,7 +137,7 @@ def test_dry_run_counts_the_runs_and_estimates_their_time():
     lines = out.stdout.strip().splitlines()
     # 5 temperatures: pre-training + linear evaluation each, none of them recorded in this folder
     assert lines[-3].endswith("10 script runs: 0 recorded in results/quick/runs, 10 to run (5 runs, the lines of --list)")
-    assert lines[-1].startswith("about ") and "convnet" in lines[-1] and "ms/image" in lines[-1]
+    assert lines[-1].startswith("about ") and "quicknet" in lines[-1] and "ms/image" in lines[-1]
 
 
 def test_estimate_scales_with_the_work(monkeypatch):
