@@ -284,7 +284,8 @@ def resolved_config(args):
     steps, total, warmup = schedule(args, images // args.bs)
     return {"out_dir": args.out_dir, "method": args.method, "encoder": args.encoder, "head": args.head,
             "aug": args.aug, "small_crops": args.small_crops, "small_size": args.small_size,
-            "neg_groups": args.neg_groups, "tau": args.tau, "bs": args.bs, "images": images, "steps_per_epoch": steps, "total_steps": total, "warmup_steps": warmup,
+            "neg_groups": args.neg_groups, "tau": args.tau, "bs": args.bs, "images": images,
+            "steps_per_epoch": steps, "total_steps": total, "warmup_steps": warmup,
             "epochs": -(-total // steps) if args.steps else args.epochs, "optimizer": args.optimizer,
             "lr_per_256": args.lr, "lr": optim.scaled_lr(args.lr, args.bs, args.lr_scaling), "wd": args.wd,
             "default_tau": methods.DEFAULT_TAU}
