@@ -14,7 +14,8 @@ encoder's untrained linear accuracy (`linear_eval.py --random-init`), over the s
 
 Recipes (RECIPES below): `old`, the quick grid's recipe before the time-to-accuracy work
 (convnet, tau 0.5, the simclr views, bs 256); `quick_v1`, the first quick recipe (quicknet,
-tau 0.2, crop_color + 2 small crops, bs 256); and `quick`, `pretrain.py --recipe quick`.
+tau 0.2, crop_color + 2 small crops, bs 256); `quick_v2`, the second (tau 0.1, bs 128); and
+`quick`, `pretrain.py --recipe quick` (quick_v2 with crops of 20-100% of the image).
 
 Writes, under --out (default results/tta): runs/<recipe>_<minutes>m_s<seed>/ with the small
 records of each run (config.json, metrics.jsonl, linear_eval.json; no weights), floor_<encoder>_s<seed>/,
@@ -35,6 +36,8 @@ RECIPES = {
             "old quick recipe: convnet, tau 0.5, simclr views"),
     "quick_v1": (["--encoder", "quicknet", "--tau", "0.2", "--aug", "crop_color", "--small-crops", "2", "--bs", "256"],
                  "quicknet", "first quick recipe: quicknet, tau 0.2, crop_color + 2 small crops, bs 256"),
+    "quick_v2": (["--encoder", "quicknet", "--tau", "0.1", "--aug", "crop_color", "--small-crops", "2", "--bs", "128"],
+                 "quicknet", "second quick recipe: quick_v1 at tau 0.1, bs 128"),
     "quick": (["--recipe", "quick"], "quicknet", "pretrain.py --recipe quick"),
 }
 LINEAR_EPOCHS = 30  # the quick grid's linear protocol
