@@ -4,7 +4,7 @@ parser from this module alone, so that `-h` and a mistyped flag answer before to
 (seconds on a small machine).
 
 The choices repeat names that live beside their code (models.ENCODERS, models.HEADS,
-methods.METHODS, methods.DEFAULT_TAU, augment.PRESETS), which import torch; tests/test_cli.py
+methods.METHODS, methods.DEFAULT_TAU, augment.PRESETS, augment.CROP_SCALE), which import torch; tests/test_cli.py
 checks that the two agree.
 
 Nothing here imports torch, parses arguments or prints at import.
@@ -18,6 +18,7 @@ HEADS = ("bn", "nobn", "none")
 METHODS = ("simclr", "moco", "byol")
 DEFAULT_TAU = {"simclr": 0.5, "moco": 0.2, "byol": None}
 AUG_PRESETS = ("simclr", "simclr_blur", "crop", "crop_flip", "crop_color", "color", "no_crop", "none")
+CROP_MIN = 0.08  # the lower bound of augment.CROP_SCALE: SimCLR's (and torchvision's) smallest crop
 
 # The supervised recipe (lr per 256 images, weight decay): supervised_baseline.py and
 # linear_eval.py --finetune share it, with the same epochs and augmentation, so that the label
@@ -40,6 +41,7 @@ def _checked(cast, ok, what):
 positive_float = _checked(float, lambda v: v > 0 and math.isfinite(v), "a number > 0")
 nonneg_float = _checked(float, lambda v: v >= 0 and math.isfinite(v), "a number >= 0")
 fraction = _checked(float, lambda v: 0 < v <= 1, "a fraction in (0, 1]")
+crop_min = _checked(float, lambda v: 0 < v < 1, "an area fraction in (0, 1)")
 positive_int = _checked(int, lambda v: v >= 1, "an integer >= 1")
 nonneg_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
 batch_size = _checked(int, lambda v: v >= 2, "a batch size >= 2")

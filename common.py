@@ -350,11 +350,13 @@ class TwoViews:
         self.small_crops = getattr(args, "small_crops", 0)  # multi-crop: extra low-resolution views
         if self.batched:
             self.x = dataloader.to_tensor_batch(images).to(device)  # (N, 3, 32, 32) uint8
-            self.aug = augment.BatchedAugment(args.aug).to(device)
+            scale = (getattr(args, "crop_min", augment.CROP_SCALE[0]), 1.0)  # the large views' crop areas
+            self.aug = augment.BatchedAugment(args.aug, scale=scale).to(device)
             self.small_aug = augment.BatchedAugment(args.aug, size=getattr(args, "small_size", augment.SMALL_CROP_SIZE),
                                                     scale=augment.SMALL_CROP_SCALE).to(device)
         else:
-            self.dataset = dataloader.TwoViewDataset(images, augment.get_preset(args.aug))
+            scale = (getattr(args, "crop_min", augment.CROP_SCALE[0]), 1.0)
+            self.dataset = dataloader.TwoViewDataset(images, augment.get_preset(args.aug, scale=scale))
             self.workers = args.workers
 
     def epoch(self, epoch):

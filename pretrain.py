@@ -33,22 +33,27 @@ import cli
 # cannot be resumed with this command (the other flags -- workers, device -- may change).
 RECIPE = ("method", "encoder", "head", "proj_dim", "hidden_dim", "aug", "tau", "bs", "lr", "wd",
           "epochs", "steps", "warmup_epochs", "warmup_steps", "fraction", "seed", "queue_size", "ema",
-          "aug_backend", "optimizer", "lr_scaling", "small_crops", "small_size", "neg_groups")
+          "aug_backend", "optimizer", "lr_scaling", "small_crops", "small_size", "neg_groups", "crop_min")
 
 
 # Named recipes: `--recipe quick` sets these flags' defaults (flags on the command line still win).
 # quick: sized for a laptop CPU: 30 epochs are about 3 minutes of steps on 2 cores; each choice
 # measured at equal time, and what it reaches, by time_to_accuracy.py (docs/performance.md).
 RECIPES = {
-    "quick": {"encoder": "quicknet", "tau": 0.1, "aug": "crop_color", "small_crops": 2, "bs": 128, "epochs": 30},
+    "quick": {"encoder": "quicknet", "tau": 0.1, "aug": "crop_color", "crop_min": 0.2, "small_crops": 2, "bs": 128,
+              "epochs": 30},
 }
 
 
 class RecipeParser(cli.Parser):
     """The parser of pretrain.py: when --recipe NAME is on the command line, RECIPES[NAME] become
-    the defaults before the flags are read, so an explicit flag overrides the recipe's value."""
+    the defaults before the flags are read, so an explicit flag overrides the recipe's value. Each
+    parse starts from the plain defaults: a parser that read --recipe once does not keep it."""
 
     def parse_known_args(self, args=None, namespace=None):
+        if not hasattr(self, "plain_defaults"):
+            self.plain_defaults = {k: self.get_default(k) for r in RECIPES.values() for k in r}
+        self.set_defaults(**self.plain_defaults)
         argv = sys.argv[1:] if args is None else list(args)
         names = [v.split("=", 1)[1] if v.startswith("--recipe=") else (argv[i + 1] if i + 1 < len(argv) else "")
                  for i, v in enumerate(argv) if v == "--recipe" or v.startswith("--recipe=")]
@@ -90,6 +95,9 @@ def build_parser():
     p.add_argument("--aug-backend", choices=("auto", "torchvision", "batched"), default="auto",
                    help="torchvision = per-image PIL pipeline in DataLoader workers; batched = whole batches "
                         "as tensors on the device; auto = batched (same ops, faster) (default: auto)")
+    p.add_argument("--crop-min", type=cli.crop_min, default=cli.CROP_MIN,
+                   help="smallest area fraction of the two views' crops: RandomResizedCrop(scale=(MIN, 1)), for "
+                        "the presets with a crop (default: 0.08, SimCLR's and torchvision's)")
     p.add_argument("--small-crops", type=cli.nonneg_int, default=0,
                    help="simclr: K extra low-resolution views per image (multi-crop, SwAV Sec. 3.2), each a "
                         "crop of 8-40%% of the image (the whole image for a preset without a crop) resized to --small-size "
@@ -170,7 +178,8 @@ def default_out_dir(a):
     length = f"_st{a.steps}" if a.steps else f"_e{a.epochs}"
     opt = ("_lars" if a.optimizer == "lars" else "") + ("_sqrt" if a.lr_scaling == "sqrt" else "")
     views = (f"_mc{a.small_crops}x{a.small_size}" if a.small_crops else "") + (f"_g{a.neg_groups}" if a.neg_groups > 1 else "")
-    return os.path.join("runs", f"{a.method}_{a.encoder}_{a.head}_{a.aug}{tau}{views}_bs{a.bs}{length}"
+    crop = f"_cs{a.crop_min}" if a.crop_min != cli.CROP_MIN else ""  # crops from MIN of the image up
+    return os.path.join("runs", f"{a.method}_{a.encoder}_{a.head}_{a.aug}{crop}{tau}{views}_bs{a.bs}{length}"
                                 f"_f{a.fraction}_s{a.seed}{opt}")
 
 
@@ -283,7 +292,7 @@ def resolved_config(args):
     images = sum(max(1, int(round(args.fraction * c))) for c in counts)  # = len(stratified_subset(...))
     steps, total, warmup = schedule(args, images // args.bs)
     return {"out_dir": args.out_dir, "method": args.method, "encoder": args.encoder, "head": args.head,
-            "aug": args.aug, "small_crops": args.small_crops, "small_size": args.small_size,
+            "aug": args.aug, "crop_min": args.crop_min, "small_crops": args.small_crops, "small_size": args.small_size,
             "neg_groups": args.neg_groups, "tau": args.tau, "bs": args.bs, "images": images,
             "steps_per_epoch": steps, "total_steps": total, "warmup_steps": warmup,
             "epochs": -(-total // steps) if args.steps else args.epochs, "optimizer": args.optimizer,

@@ -412,7 +412,7 @@ def interrupted(tiny_data, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("change", [["--tau", "0.2"], ["--bs", "8"], ["--method", "moco", "--queue-size", "64"],
-                                    ["--aug", "crop"], ["--seed", "1"]])
+                                    ["--aug", "crop"], ["--crop-min", "0.2"], ["--seed", "1"]])
 def test_resume_with_another_recipe_is_refused(interrupted, tiny_data, capsys, change):
     before = snapshot(interrupted)
     argv = pretrain_argv(tiny_data[0], interrupted, *change, epochs=2)

@@ -30,6 +30,7 @@ def test_choices_agree_with_the_modules():
     assert cli.ENCODERS == models.ENCODERS and cli.HEADS == models.HEADS
     assert cli.METHODS == methods.METHODS and cli.DEFAULT_TAU == methods.DEFAULT_TAU
     assert cli.AUG_PRESETS == tuple(augment.PRESETS)
+    assert cli.CROP_MIN == augment.CROP_SCALE[0]
     assert (common.SUPERVISED_LR, common.SUPERVISED_WD) == (cli.SUPERVISED_LR, cli.SUPERVISED_WD)
 
 

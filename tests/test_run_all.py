@@ -17,7 +17,7 @@ from conftest import ROOT, fake_cifar, write_batches
 STUDIES = ("aug", "encoder", "tau", "bs", "bs_steps", "negatives", "head", "method", "method_long", "fraction",
            "fraction_steps", "label")
 # The quick grid's default run: pretrain.py --recipe quick on 10% of CIFAR-10
-QUICK_DEFAULT = "simclr_quicknet_bn_crop_color_t0.1_mc2x16_bs128_e30_f0.1_s0"
+QUICK_DEFAULT = "simclr_quicknet_bn_crop_color_cs0.2_t0.1_mc2x16_bs128_e30_f0.1_s0"
 
 
 def run_all(*flags, cwd=None, env=None, estimate=False):
@@ -37,8 +37,12 @@ def test_dry_run_lists_every_study_and_setting():
     out = run_all("--dry-run", "--quick")
     assert out.returncode == 0, out.stderr
     text = out.stdout
-    for study in STUDIES:
-        assert f"[{study}]" in text
+    for study in STUDIES:  # all but the fraction study at fixed epochs, which --quick leaves to --only
+        assert (f"[{study}]" in text) == (study != "fraction"), study
+    assert "[fraction]" in run_all("--dry-run").stdout  # the full grid runs it ...
+    asked = run_all("--dry-run", "--quick", "--only", "fraction").stdout  # ... and --quick when asked
+    assert "[fraction]" in asked and "--fraction 1.0 --epochs 30 " in asked
+    assert "--fraction 1.0 --epochs 30 " not in text
     for aug in ("crop_flip", "crop_color", "no_crop", "simclr_blur"):
         assert f"--aug {aug}" in text
     for enc in ("quicknet", "convnet", "resnet18"):  # --quick: ResNet-34/50 only in the full grid
@@ -58,7 +62,7 @@ def test_dry_run_lists_every_study_and_setting():
     assert "supervised_baseline.py" in text
     # the shared default run is trained once, however many studies use it
     default = [l for l in text.splitlines() if "pretrain.py" in l and
-               "--aug crop_color --tau 0.1 --small-crops 2 --small-size 16 --bs 128 --fraction 0.1 --epochs 30 " in l
+               "--aug crop_color --crop-min 0.2 --tau 0.1 --small-crops 2 --small-size 16 --bs 128 --fraction 0.1 --epochs 30 " in l
                and "--method simclr" in l and "--head bn" in l and "--encoder quicknet" in l]
     assert len(default) == 1, default
 
