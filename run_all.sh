@@ -30,7 +30,8 @@
 # && ...`. --optimizer lars pre-trains with LARS (runs/<grid>_lars/, results/<grid>_lars/, so
 # the SGD grid stays as it is); --bss sets the batch sizes of the bs and bs_steps studies.
 #
-# Options: --quick | --smoke (2 pre-training steps per run, few labels: safe on any data),
+# Options: --quick (leaves the fraction study at fixed epochs, 15 default runs' compute, to
+# --only fraction) | --smoke (2 pre-training steps per run, few labels: safe on any data),
 # --results DIR, --only STUDY[,STUDY], --seeds K, --first-seed S (seeds S..S+K-1;
 # two invocations on different seeds may run at once), --encoders NAME[,NAME] (those of
 # the encoder and floor studies), --data-dir DIR, --device D, --no-download, --python PATH
@@ -108,10 +109,14 @@ LABEL_FRACTIONS=(0.01 0.1 1.0)
 # SUP_EPOCHS: the supervised baseline and fine-tuning alike (the same recipe; only the
 # initialisation differs). WARMUP_EPOCHS: pretrain.py's default, capped at a tenth of the run.
 RECIPE=()  # pretrain.py --recipe of the grid's default run, if any
+OPT_IN=()  # studies this grid runs only when --only names them
 case "$GRID" in
   full)  ENC=resnet18; EPOCHS=500; BS=256; KNN=50; LIN_EPOCHS=100; SUP_EPOCHS=100 ;;
   quick) RECIPE=(--recipe quick); KNN=10; LIN_EPOCHS=30; SUP_EPOCHS=10; LONG=4
-         ENCODERS=(quicknet convnet resnet18) ;;  # ResNet-34/50 take hours per run on a 2-core CPU
+         ENCODERS=(quicknet convnet resnet18)  # ResNet-34/50 take hours per run on a 2-core CPU
+         # the fraction study at fixed epochs costs 15 default runs (50% and 100% of the images
+         # for 30 epochs); fraction_steps asks the same question at equal compute
+         OPT_IN=(fraction) ;;
   # smoke: plumbing only, a bounded budget on any data (the tests' 80 images or all of CIFAR-10):
   # every pre-training stops after 2 steps, the label study uses 1% and 2% of the labels
   smoke) ENC=convnet;  EPOCHS=1;   BS=16;  KNN=1;  LIN_EPOCHS=2;   SUP_EPOCHS=1
@@ -166,10 +171,10 @@ fi
 DEFAULT_FLAGS=(--encoder "${ENC:-}" --epochs "${EPOCHS:-}" --bs "${BS:-}"); [ ${#RECIPE[@]} -gt 0 ] && DEFAULT_FLAGS=("${RECIPE[@]}")
 DEFAULT_CONFIG=$("$PY" pretrain.py "${COMMON[@]}" "${PT_EXTRA[@]}" "${DEFAULT_FLAGS[@]}" --fraction "$FRACTION" \
   --seed 0 --print-config) || die "pretrain.py --print-config failed"
-read -r REF_STEPS REF_WARMUP MOCO_TAU DEFAULT_NAME ENC EPOCHS BS TAU0 AUG0 MC SMALL_SIZE <<< "$("$PY" -c "import json, os, sys
+read -r REF_STEPS REF_WARMUP MOCO_TAU DEFAULT_NAME ENC EPOCHS BS TAU0 AUG0 CROP_MIN MC SMALL_SIZE <<< "$("$PY" -c "import json, os, sys
 c = json.loads(sys.argv[1])
 print(c['total_steps'], c['warmup_steps'], c['default_tau']['moco'], os.path.basename(c['out_dir']), c['encoder'],
-      c['epochs'], c['bs'], c['tau'], c['aug'], c['small_crops'], c['small_size'])" "$DEFAULT_CONFIG")"
+      c['epochs'], c['bs'], c['tau'], c['aug'], c['crop_min'], c['small_crops'], c['small_size'])" "$DEFAULT_CONFIG")"
 DEFAULT_STEM=${DEFAULT_NAME%_s0"$OPT_SUFFIX"}  # the default run of seed S is ${DEFAULT_STEM}_sS
 # Studies at an equal number of steps (bs_steps, fraction_steps) give every run the default run's
 # steps and warm-up. The smoke grid's steps are plumbing only.
@@ -194,7 +199,8 @@ tally() {  # tally recorded|done|run DIR DONE_FILE...: a recorded run to train a
 }
 subset() { echo $(( $(awk "BEGIN { printf \"%d\", 50000 * $1 + 0.5 }") )); }  # images in a fraction of the training split
 declare -A SEEN  # runs already listed or run by this invocation
-wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+# a study runs when --only names it or, without --only, unless the grid leaves it to --only (OPT_IN)
+wanted() { if [ -z "$ONLY" ]; then [[ " ${OPT_IN[*]-} " != *" $1 "* ]]; else [[ ",$ONLY," == *",$1,"* ]]; fi; }
 
 note_study() {  # studies.tsv: which run belongs to which study (the report reads it)
   [ "$READ_ONLY" = 1 ] && return 0
@@ -276,15 +282,17 @@ pretrain() {
   local views="" view_flags=()
   [ "$mc" = 0 ] || { views="_mc${mc}x${SMALL_SIZE}"; view_flags=(--small-crops "$mc" --small-size "$SMALL_SIZE"); }
   [ "$groups" = 1 ] || { views+="_g${groups}"; view_flags+=(--neg-groups "$groups"); }
+  local crop="" crop_flags=()  # the crops' smallest area, where the grid's is not SimCLR's 0.08
+  [ "$CROP_MIN" = 0.08 ] || { crop="_cs${CROP_MIN}"; crop_flags=(--crop-min "$CROP_MIN"); }
   local t="_t${tau}"; [ "$method" = byol ] && t=""  # BYOL has no temperature
   local length="_e${epochs}" length_flags=(--epochs "$epochs")
   if [ -n "$steps" ]; then length="_st${steps}"; length_flags=(--steps "$steps" --warmup-steps "$REF_WARMUP"); fi
-  local name="${method}_${enc}_${head}_${aug}${t}${views}_bs${bs}${length}_f${frac}_s${seed}${OPT_SUFFIX}"
+  local name="${method}_${enc}_${head}_${aug}${crop}${t}${views}_bs${bs}${length}_f${frac}_s${seed}${OPT_SUFFIX}"
   local dir="$ROOT/$name"
   JOB=$dir
   local tau_flag=(--tau "$tau"); [ "$method" = byol ] && tau_flag=()
   PT_CMD=("$PY" pretrain.py "${COMMON[@]}" "${PT_EXTRA[@]}" --method "$method" --encoder "$enc" \
-      --head "$head" --aug "$aug" "${tau_flag[@]}" "${view_flags[@]}" --bs "$bs" --fraction "$frac" "${length_flags[@]}" \
+      --head "$head" --aug "$aug" "${crop_flags[@]}" "${tau_flag[@]}" "${view_flags[@]}" --bs "$bs" --fraction "$frac" "${length_flags[@]}" \
       --knn-every "$KNN" --seed "$seed" --out-dir "$dir")
   DEFAULT_DIR=$dir
   local n; n=$(subset "$frac")
