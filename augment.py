@@ -57,8 +57,8 @@ CIFAR_STD = (0.2023, 0.1994, 0.2010)
 # Hyper-parameters shared by the PIL pipeline and the batched one.
 CROP_SIZE = 32  # output side in pixels (CIFAR-10 images are 32x32)
 CROP_SCALE = (0.08, 1.0)  # fraction of the image area; torchvision's default (SimCLR App. A)
-# (pretrain.py --crop-min raises the lower bound: the quick recipe's 0.2, as MoCo's CIFAR-10 demo
-# and many short CIFAR schedules crop; measured in docs/performance.md)
+# (pretrain.py --crop-min raises the lower bound: the quick recipe's 0.2, MoCo v2's ImageNet crop;
+# measured in docs/performance.md)
 CROP_RATIO = (3 / 4, 4 / 3)  # aspect ratio w/h; torchvision's default (SimCLR App. A)
 P_FLIP = 0.5
 # Colour jitter strength s = 0.5 gives (0.8s, 0.8s, 0.8s, 0.2s) = (0.4, 0.4, 0.4, 0.1):

@@ -348,14 +348,13 @@ class TwoViews:
         self.share = args.bs // self.world  # images per rank and step
         self.batched = args.aug_backend in ("auto", "batched")
         self.small_crops = getattr(args, "small_crops", 0)  # multi-crop: extra low-resolution views
+        scale = (getattr(args, "crop_min", augment.CROP_SCALE[0]), 1.0)  # the large views' crop areas
         if self.batched:
             self.x = dataloader.to_tensor_batch(images).to(device)  # (N, 3, 32, 32) uint8
-            scale = (getattr(args, "crop_min", augment.CROP_SCALE[0]), 1.0)  # the large views' crop areas
             self.aug = augment.BatchedAugment(args.aug, scale=scale).to(device)
             self.small_aug = augment.BatchedAugment(args.aug, size=getattr(args, "small_size", augment.SMALL_CROP_SIZE),
                                                     scale=augment.SMALL_CROP_SCALE).to(device)
         else:
-            scale = (getattr(args, "crop_min", augment.CROP_SCALE[0]), 1.0)
             self.dataset = dataloader.TwoViewDataset(images, augment.get_preset(args.aug, scale=scale))
             self.workers = args.workers
 
