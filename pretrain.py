@@ -37,11 +37,12 @@ RECIPE = ("method", "encoder", "head", "proj_dim", "hidden_dim", "aug", "tau", "
 
 
 # Named recipes: `--recipe quick` sets these flags' defaults (flags on the command line still win).
-# quick: sized for a laptop CPU: 30 epochs are about 3 minutes of steps on 2 cores; each choice
-# measured at equal time, and what it reaches, by time_to_accuracy.py (docs/performance.md).
+# quick: sized for a laptop CPU: 28 epochs are about 3 minutes on 2 cores, start-up included; the kNN
+# monitor once, at the end (each costs about 2.5 s, a third of an epoch). Each choice measured at
+# equal time, and what it reaches, by time_to_accuracy.py (docs/performance.md).
 RECIPES = {
     "quick": {"encoder": "quicknet", "tau": 0.1, "aug": "crop_color", "crop_min": 0.2, "small_crops": 2, "bs": 128,
-              "epochs": 30},
+              "epochs": 28, "knn_every": 28},
 }
 
 

@@ -115,7 +115,7 @@ case "$GRID" in
   quick) RECIPE=(--recipe quick); KNN=10; LIN_EPOCHS=30; SUP_EPOCHS=10; LONG=4
          ENCODERS=(quicknet convnet resnet18)  # ResNet-34/50 take hours per run on a 2-core CPU
          # the fraction study at fixed epochs costs 15 default runs (50% and 100% of the images
-         # for 30 epochs); fraction_steps asks the same question at equal compute
+         # for the recipe's epochs); fraction_steps asks the same question at equal compute
          OPT_IN=(fraction) ;;
   # smoke: plumbing only, a bounded budget on any data (the tests' 80 images or all of CIFAR-10):
   # every pre-training stops after 2 steps, the label study uses 1% and 2% of the labels

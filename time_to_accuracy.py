@@ -2,6 +2,7 @@
 
     python time_to_accuracy.py --data-dir data/cifar10-jpg --no-download --minutes 1 3 --seeds 0 1 2
     python time_to_accuracy.py --data-dir data/cifar10-jpg --no-download --recipes quick --minutes 30 --seeds 0
+    python time_to_accuracy.py --data-dir data/cifar10-jpg --no-download --recipes quick --default-run
     python time_to_accuracy.py --table-only                 # rebuild the table and figure from the records
 
 Throughput alone can mislead (a faster step that learns less per step is no gain), so this
@@ -17,8 +18,13 @@ Recipes (RECIPES below): `old`, the quick grid's recipe before the time-to-accur
 tau 0.2, crop_color + 2 small crops, bs 256); `quick_v2`, the second (tau 0.1, bs 128); and
 `quick`, `pretrain.py --recipe quick` (quick_v2 with crops of 20-100% of the image).
 
+--default-run also measures the quick recipe's own run, `pretrain.py --recipe quick` exactly as a
+user types it (its own epochs, kNN monitor and checkpoint), one per seed: the seconds of its steps
+and the wall-clock seconds of the whole command (start-up, data, kNN monitor and saving included).
+
 Writes, under --out (default results/tta): runs/<recipe>_<minutes>m_s<seed>/ with the small
-records of each run (config.json, metrics.jsonl, linear_eval.json; no weights), floor_<encoder>_s<seed>/,
+records of each run (config.json, metrics.jsonl, linear_eval.json; no weights), quick_default_s<seed>/ (the same and
+wall.json) for --default-run, floor_<encoder>_s<seed>/,
 TTA.md (the table) and tta.png (accuracy against minutes, the floors as bands). Runs already
 recorded are skipped, so the command resumes; weights go to --work (default runs/tta).
 Time only on an idle machine: the budget is wall-clock time.
@@ -29,6 +35,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 # name -> (pretrain.py flags, encoder, label in the table); epochs and steps come from the budget
 RECIPES = {
@@ -42,20 +49,24 @@ RECIPES = {
 }
 LINEAR_EPOCHS = 30  # the quick grid's linear protocol
 HERE = os.path.dirname(os.path.abspath(__file__))
-KEEP = ("config.json", "metrics.jsonl", "linear_eval.json")  # the records; never the weights
+KEEP = ("config.json", "metrics.jsonl", "linear_eval.json", "wall.json")  # the records; never the weights
+DEFAULT = "quick_default"  # the run name of --default-run: pretrain.py --recipe quick as it is
 
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipes", nargs="+", choices=tuple(RECIPES), default=list(RECIPES),
                    help="recipes to measure (default: all)")
-    p.add_argument("--minutes", nargs="+", type=float, default=[1.0, 3.0],
-                   help="pre-training budgets in wall-clock minutes (default: 1 3)")
+    p.add_argument("--minutes", nargs="*", type=float, default=[1.0, 3.0],
+                   help="pre-training budgets in wall-clock minutes; none with --default-run alone (default: 1 3)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default: 0 1 2)")
     p.add_argument("--data-dir", default="data", help="CIFAR-10 folder, as for pretrain.py (default: data)")
     p.add_argument("--no-download", action="store_true", help="never use the network")
     p.add_argument("--out", default=os.path.join("results", "tta"), help="records, table, figure (default: results/tta)")
     p.add_argument("--work", default=os.path.join("runs", "tta"), help="run directories with weights (default: runs/tta)")
+    p.add_argument("--default-run", action="store_true",
+                   help="also run `pretrain.py --recipe quick` as it is (its own epochs), per seed, timing the "
+                        "whole command: the quick recipe's goal (default: off)")
     p.add_argument("--table-only", action="store_true", help="only rebuild TTA.md and tta.png from the records")
     p.add_argument("--extra", default="", help="more pretrain.py flags for every run, e.g. '--workers 0' (default: none)")
     p.add_argument("--linear-epochs", type=int, default=LINEAR_EPOCHS,
@@ -68,12 +79,16 @@ def script(name):
 
 
 def run(cmd, log):
-    """Run a script, its output into `log`; a failure stops everything with the log's last lines."""
+    """Run a script, its output into `log`; a failure stops everything with the log's last lines.
+    Returns the command's wall-clock seconds."""
+    start = time.perf_counter()
     with open(log, "w") as f:
         code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
+    seconds = time.perf_counter() - start
     if code:
         tail = open(log).read().strip().splitlines()[-3:]
         raise SystemExit(f"time_to_accuracy.py: {' '.join(cmd[:2])} failed (see {log}):\n  " + "\n  ".join(tail))
+    return seconds
 
 
 def throughput(recipe, args):
@@ -125,7 +140,23 @@ def measure(args):
                     "--seed", str(seed), "--steps", str(steps), "--knn-every", "1000000", "--out-dir", work], work + ".log")
                 run(evaluate + ["--ckpt", work], work + ".eval.log")
                 keep_records(work, dest)
-    for encoder in sorted({RECIPES[r][1] for r in args.recipes}):
+    for seed in args.seeds if args.default_run else []:
+        name = f"{DEFAULT}_s{seed}"
+        dest = os.path.join(args.out, "runs", name)
+        if os.path.exists(os.path.join(dest, "linear_eval.json")):
+            continue
+        work = os.path.join(args.work, name)
+        shutil.rmtree(work, ignore_errors=True)  # a killed run is measured again from its start, not resumed
+        cmd = script("pretrain.py") + pretrain_flags("quick", args) + ["--seed", str(seed), "--out-dir", work]
+        print(f"{name}: pretrain.py --recipe quick as it is, timed", flush=True)
+        wall = run(cmd, work + ".log")
+        with open(os.path.join(work, "wall.json"), "w") as f:
+            json.dump({"wall_s": wall, "command": ["pretrain.py"] + cmd[2:]}, f, indent=1)
+        run(evaluate + ["--ckpt", work], work + ".eval.log")
+        keep_records(work, dest)
+    encoders = ({RECIPES[r][1] for r in args.recipes} if args.minutes else set()) | (
+        {RECIPES["quick"][1]} if args.default_run else set())  # the floors of what was measured
+    for encoder in sorted(encoders):
         for seed in args.seeds:
             dest = os.path.join(args.out, "runs", f"floor_{encoder}_s{seed}")
             if not os.path.exists(os.path.join(dest, "linear_eval.json")):
@@ -149,6 +180,8 @@ def load(out):
         rec = {"linear": json.load(open(os.path.join(d, "linear_eval.json")))}
         if os.path.exists(os.path.join(d, "metrics.jsonl")):
             rec["metrics"] = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
+        if os.path.exists(os.path.join(d, "wall.json")):
+            rec["wall_s"] = json.load(open(os.path.join(d, "wall.json")))["wall_s"]
         runs[name] = rec
     return runs
 
@@ -160,27 +193,39 @@ def mean_std(values):
     return m, s
 
 
+def over_floor(acc, floor):
+    """The mean gain over the encoder's untrained floor, ± the two spreads combined; n/a without a floor."""
+    if not floor:
+        return "n/a"
+    (a_m, a_s), (f_m, f_s) = mean_std(acc), mean_std(floor)
+    spread = (a_s ** 2 + f_s ** 2) ** 0.5 if len(acc) > 1 and len(floor) > 1 else None
+    return f"{a_m - f_m:+.2f}" + (f" ± {spread:.2f}" if spread is not None else "")
+
+
 def fmt(values):
     m, s = mean_std(values)
     return f"{m:.2f}" + (f" ± {s:.2f}" if len(values) > 1 else " (n = 1)")
 
 
 def cells(runs):
-    """{(recipe, minutes): [run, ...]} and {encoder: [floor accuracy, ...]} from run names."""
-    groups, floors = {}, {}
+    """{(recipe, minutes): [run, ...]}, {encoder: [floor accuracy, ...]} and the default runs
+    [run, ...] from run names."""
+    groups, floors, default = {}, {}, []
     for name, rec in runs.items():
         head, seed = name.rsplit("_s", 1)
         if head.startswith("floor_"):
             floors.setdefault(head[len("floor_"):], []).append(rec["linear"]["test_acc"])
+        elif head == DEFAULT:
+            default.append(rec)
         else:
             recipe, minutes = head.rsplit("_", 1)
             groups.setdefault((recipe, float(minutes[:-1])), []).append(rec)
-    return groups, floors
+    return groups, floors, default
 
 
 def table(out):
     """TTA.md and tta.png from the records under `out`; returns the markdown."""
-    groups, floors = cells(load(out))
+    groups, floors, default = cells(load(out))
     lines = ["| recipe | budget | pre-training s | steps (epochs) | linear top-1 % | over its floor | kNN top-1 % | n |",
              "|---|---|---|---|---|---|---|---|"]
     for (recipe, minutes), recs in sorted(groups.items()):
@@ -191,14 +236,21 @@ def table(out):
         epochs = sorted({len(r["metrics"]) for r in recs})
         span = lambda v: f"{v[0]}" if len(v) == 1 else f"{v[0]}–{v[-1]}"  # noqa: E731
         knn = [r["metrics"][-1]["knn_top1"] for r in recs if "knn_top1" in r["metrics"][-1]]
-        gain = "n/a"
-        if floors.get(encoder):
-            f_m, f_s = mean_std(floors[encoder])
-            a_m, a_s = mean_std(acc)
-            spread = (a_s ** 2 + f_s ** 2) ** 0.5 if len(acc) > 1 and len(floors[encoder]) > 1 else None
-            gain = f"{a_m - f_m:+.2f}" + (f" ± {spread:.2f}" if spread is not None else "")
+        gain = over_floor(acc, floors.get(encoder))
         lines.append(f"| {recipe} | {minutes:g} min | {mean_std(seconds)[0]:.0f} | {span(steps)} ({span(epochs)}) "
                      f"| {fmt(acc)} | {gain} | {fmt(knn) if knn else 'n/a'} | {len(recs)} |")
+    if default:
+        acc = [r["linear"]["test_acc"] for r in default]
+        knn = [r["metrics"][-1]["knn_top1"] for r in default if "knn_top1" in r["metrics"][-1]]
+        lines += ["", "The quick recipe's own run, `pretrain.py --recipe quick` as it is (`--default-run`); "
+                      "wall s: the whole command, start-up, kNN monitor and saving included.", "",
+                  "| run | epochs (steps) | pre-training s | wall s (max) | linear top-1 % | over its floor | kNN top-1 % | n |",
+                  "|---|---|---|---|---|---|---|---|",
+                  f"| pretrain.py --recipe quick | {len(default[0]['metrics'])} ({default[0]['metrics'][-1]['step']}) "
+                  f"| {mean_std([sum(m['seconds'] for m in r['metrics']) for r in default])[0]:.0f} "
+                  f"| {mean_std([r['wall_s'] for r in default])[0]:.0f} ({max(r['wall_s'] for r in default):.0f}) "
+                  f"| {fmt(acc)} | {over_floor(acc, floors.get(RECIPES['quick'][1]))} | {fmt(knn) if knn else 'n/a'} "
+                  f"| {len(default)} |"]
     lines += ["", "| encoder | untrained (random-init) linear top-1 % | n |", "|---|---|---|"]
     lines += [f"| {e} | {fmt(v)} | {len(v)} |" for e, v in sorted(floors.items())]
     text = "\n".join(lines) + "\n"
@@ -206,11 +258,11 @@ def table(out):
         f.write("# Time to accuracy\n\nMade by `python time_to_accuracy.py` (see its docstring); mean ± "
                 "standard deviation over the seeds. Pre-training s: the epochs' seconds (steps only).\n\n"
                 + text)
-    figure(groups, floors, os.path.join(out, "tta.png"))
+    figure(groups, floors, default, os.path.join(out, "tta.png"))
     return text
 
 
-def figure(groups, floors, path):
+def figure(groups, floors, default, path):
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
@@ -232,6 +284,9 @@ def figure(groups, floors, path):
                 ax.axhspan(m - s, m + s, color=colour, alpha=0.15, label=f"{encoder} untrained (floor)")
             else:  # one seed: a line
                 ax.axhline(m, color=colour, ls=":", label=f"{encoder} untrained (floor, n = 1)")
+    if default:  # the recipe's own run at its whole command's wall time
+        ax.scatter([r["wall_s"] / 60 for r in default], [r["linear"]["test_acc"] for r in default], marker="*",
+                   s=60, color="k", zorder=3, label="pretrain.py --recipe quick (whole command)")
     ax.set_xlim(0, 1.1 * ax.get_xlim()[1])  # from no pre-training at all
     ax.set_xlabel("pre-training wall-clock minutes (2-core CPU)")
     ax.set_ylabel("linear top-1 (%)")

@@ -17,7 +17,7 @@ from conftest import ROOT, fake_cifar, write_batches
 STUDIES = ("aug", "encoder", "tau", "bs", "bs_steps", "negatives", "head", "method", "method_long", "fraction",
            "fraction_steps", "label")
 # The quick grid's default run: pretrain.py --recipe quick on 10% of CIFAR-10
-QUICK_DEFAULT = "simclr_quicknet_bn_crop_color_cs0.2_t0.1_mc2x16_bs128_e30_f0.1_s0"
+QUICK_DEFAULT = "simclr_quicknet_bn_crop_color_cs0.2_t0.1_mc2x16_bs128_e28_f0.1_s0"
 
 
 def run_all(*flags, cwd=None, env=None, estimate=False):
@@ -41,8 +41,8 @@ def test_dry_run_lists_every_study_and_setting():
         assert (f"[{study}]" in text) == (study != "fraction"), study
     assert "[fraction]" in run_all("--dry-run").stdout  # the full grid runs it ...
     asked = run_all("--dry-run", "--quick", "--only", "fraction").stdout  # ... and --quick when asked
-    assert "[fraction]" in asked and "--fraction 1.0 --epochs 30 " in asked
-    assert "--fraction 1.0 --epochs 30 " not in text
+    assert "[fraction]" in asked and "--fraction 1.0 --epochs 28 " in asked
+    assert "--fraction 1.0 --epochs 28 " not in text
     for aug in ("crop_flip", "crop_color", "no_crop", "simclr_blur"):
         assert f"--aug {aug}" in text
     for enc in ("quicknet", "convnet", "resnet18"):  # --quick: ResNet-34/50 only in the full grid
@@ -62,7 +62,7 @@ def test_dry_run_lists_every_study_and_setting():
     assert "supervised_baseline.py" in text
     # the shared default run is trained once, however many studies use it
     default = [l for l in text.splitlines() if "pretrain.py" in l and
-               "--aug crop_color --crop-min 0.2 --tau 0.1 --small-crops 2 --small-size 16 --bs 128 --fraction 0.1 --epochs 30 " in l
+               "--aug crop_color --crop-min 0.2 --tau 0.1 --small-crops 2 --small-size 16 --bs 128 --fraction 0.1 --epochs 28 " in l
                and "--method simclr" in l and "--head bn" in l and "--encoder quicknet" in l]
     assert len(default) == 1, default
 
@@ -80,17 +80,17 @@ def test_dry_run_only_and_seeds():
 
 
 def test_equal_step_studies_share_the_default_runs_steps_and_warmup():
-    """bs_steps and fraction_steps: every other setting trains the default run's 1,170 steps
-    (30 epochs x 39 steps of 128 among 5,000 images) with its 117 warm-up steps (3 epochs)."""
+    """bs_steps and fraction_steps: every other setting trains the default run's 1,092 steps
+    (28 epochs x 39 steps of 128 among 5,000 images) with its 109 warm-up steps (a tenth)."""
     out = run_all("--dry-run", "--quick", "--only", "bs_steps,fraction_steps")
     assert out.returncode == 0, out.stderr
     pre = [l for l in out.stdout.splitlines() if "pretrain.py" in l]
     assert len(pre) == 1 + 3 + 2  # the default run, three other batch sizes, two other fractions
     for line in pre:
         if "--bs 128 " in line and "--fraction 0.1 " in line:
-            assert "--epochs 30 " in line and "--steps" not in line
+            assert "--epochs 28 " in line and "--steps" not in line
         else:
-            assert "--steps 1170 --warmup-steps 117 " in line
+            assert "--steps 1092 --warmup-steps 109 " in line
 
 
 def _bin_with(tmp_path, **programs):

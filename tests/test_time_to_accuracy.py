@@ -11,11 +11,14 @@ import pytest
 import time_to_accuracy as tta
 
 
-def write_run(root, name, acc, seconds=(30.0, 30.0), knn=None, step=100):
+def write_run(root, name, acc, seconds=(30.0, 30.0), knn=None, step=100, wall=None):
     d = os.path.join(root, "runs", name)
     os.makedirs(d)
     with open(os.path.join(d, "linear_eval.json"), "w") as f:
         json.dump({"test_acc": acc}, f)
+    if wall is not None:
+        with open(os.path.join(d, "wall.json"), "w") as f:
+            json.dump({"wall_s": wall, "command": ["pretrain.py", "--recipe", "quick"]}, f)
     if seconds:
         with open(os.path.join(d, "metrics.jsonl"), "w") as f:
             for k, s in enumerate(seconds):
@@ -41,6 +44,22 @@ def test_table_from_known_records(tmp_path):
     assert "| old | 3 min | 75 | 90–100 (2–3) | 56.00 ± 1.41 | n/a | n/a | 2 |" in text
     assert "| quicknet | 51.00 ± 1.00 | 3 |" in text
     assert os.path.exists(os.path.join(out, "tta.png")) and open(os.path.join(out, "TTA.md")).read().endswith(text)
+    assert "--recipe quick as it is" not in text  # no default runs recorded: no such table
+
+
+def test_default_run_table_gives_the_whole_commands_wall_time(tmp_path):
+    """The quick recipe's own runs get their own row: epochs and steps, the steps' seconds, the
+    whole command's wall seconds (mean, and the slowest seed, which a '3 minutes' claim must
+    cover), accuracy and its gain over the quicknet floor; the budget rows are unchanged."""
+    out = str(tmp_path)
+    for seed, (acc, wall) in enumerate([(66.0, 170.0), (67.0, 176.0), (68.0, 181.0)]):
+        write_run(out, f"quick_default_s{seed}", acc, seconds=(75.0, 80.0), knn=50.0 + seed, step=975, wall=wall)
+    for seed, acc in enumerate([52.0, 53.0, 54.0]):
+        write_run(out, f"floor_quicknet_s{seed}", acc, seconds=None)
+    write_run(out, "quick_3m_s0", 68.5)
+    text = tta.table(out)
+    assert "| pretrain.py --recipe quick | 2 (975) | 155 | 176 (181) | 67.00 ± 1.00 | +14.00 ± 1.41 | 51.00 ± 1.00 | 3 |" in text
+    assert "| quick | 3 min | 60 | 100 (2) | 68.50 (n = 1) | +15.50 | n/a | 1 |" in text
 
 
 @pytest.mark.slow
@@ -69,6 +88,25 @@ def test_measure_records_every_run_once(tiny_data, tmp_path, capsys):
     second = capsys.readouterr().out
     assert "steps at bs" not in second and "the untrained encoder" not in second  # nothing trained again
     assert os.path.getmtime(os.path.join(out, "runs", "quick_0.02m_s0", "linear_eval.json")) == stamp
+
+
+@pytest.mark.slow
+def test_default_run_times_the_recipe_as_a_user_runs_it(tiny_data, tmp_path):
+    """--default-run with no budget: pretrain.py --recipe quick (plus --extra) once per seed, its
+    whole command's wall time kept beside the records, and nothing else trained but the floor."""
+    out, work = str(tmp_path / "out"), str(tmp_path / "work")
+    argv = ["--data-dir", tiny_data[0], "--no-download", "--minutes", "--default-run", "--seeds", "0", "--out", out,
+            "--work", work, "--linear-epochs", "1", "--extra", "--epochs 1 --bs 16 --fraction 1 --workers 0 --proj-dim 32"]
+    tta.main(tta.build_parser().parse_args(argv))
+    assert sorted(os.listdir(os.path.join(out, "runs"))) == ["floor_quicknet_s0", "quick_default_s0"]
+    rec = os.path.join(out, "runs", "quick_default_s0")
+    assert sorted(os.listdir(rec)) == ["config.json", "linear_eval.json", "metrics.jsonl", "wall.json"]
+    wall = json.load(open(os.path.join(rec, "wall.json")))
+    steps = sum(json.loads(line)["seconds"] for line in open(os.path.join(rec, "metrics.jsonl")))
+    assert wall["wall_s"] > steps and wall["command"][:3] == ["pretrain.py", "--recipe", "quick"]
+    config = json.load(open(os.path.join(rec, "config.json")))["args"]
+    assert config["encoder"] == "quicknet" and config["steps"] is None and config["seed"] == 0  # its own length
+    assert not os.path.exists(os.path.join(work, "calibrate_quick"))  # no budget: no calibration
 
 
 def test_recipe_quick_sets_the_defaults_and_flags_on_the_command_line_win():
