@@ -289,7 +289,7 @@ def aug_sentences(d):
 def aug_discussion(d):
     fam = d.family()
     have = {s["label"]: s for s in d.summaries if s["lin"]}
-    text = ("**Augmentations.** SimCLR (Chen et al. 2020, Fig. 5) finds that no single transformation makes a good "
+    text = ("**Augmentations.** SimCLR (Chen et al. 2020a, Fig. 5) finds that no single transformation makes a good "
             "view pair and that random crop with colour distortion is by far the strongest composition; colour "
             "distortion matters because crops of one image share their colour histogram (Fig. 6).")
     if "crop_color" in have and "crop" in have:
@@ -808,8 +808,8 @@ def moco_text(d):
                          f"2N − 2 = {2 * bs - 2} in-batch negatives")
         diffs.append(f"the key encoder is a momentum copy (EMA {fmt_value(a.get('ema'))}) whose BatchNorm normalises "
                      "shuffled groups of the batch (shuffle-BN), where SimCLR's one encoder normalises each whole batch")
-        diffs.append("MoCo's loss is symmetrised, each view a query once and a key once, with no gradient through the "
-                     "keys")
+        diffs.append("no gradient flows through the keys, where SimCLR's flows through both views (each view is a "
+                     "query once and a key once: a symmetrised loss, as MoCo v3's; MoCo v2's is one-sided)")
         mins = [np.mean(x["minutes"]) for x in (moco, simclr) if x["minutes"]]
         if len(mins) == 2:
             diffs.append(f"wall time {mins[0]:.2f} min against {mins[1]:.2f} min per run")
@@ -1213,7 +1213,7 @@ def limitations(runs):
             + (f" in {', '.join(precision)} autocast" if precision else "")
             + (f", {min(minutes):.1f}-{max(minutes):.1f} minutes a run" if minutes else "")
             + f"; seeds {', '.join(str(s) for s in seeds)}. The papers train 100-1,000 epochs on ImageNet's 1.28M "
-            "images with ResNet-50 and batches up to 4,096. Effects that need long training (batch size, BYOL's "
+            "images with ResNet-50 and batches up to 8,192. Effects that need long training (batch size, BYOL's "
             "slow target, larger encoders) cannot show at this budget, and a setting's rank here need not hold at "
             "theirs. Cells with one seed are indicative only; linear top-1 is from the last epoch of a fixed probe "
             "recipe, not tuned per setting.")
