@@ -37,6 +37,8 @@ import subprocess
 import sys
 import time
 
+import stats
+
 # name -> (pretrain.py flags, encoder, label in the table); epochs and steps come from the budget
 RECIPES = {
     "old": (["--encoder", "convnet", "--tau", "0.5", "--aug", "simclr", "--bs", "256"], "convnet",
@@ -187,10 +189,8 @@ def load(out):
 
 
 def mean_std(values):
-    n = len(values)
-    m = sum(values) / n
-    s = (sum((v - m) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else float("nan")
-    return m, s
+    """(mean, sample standard deviation; nan for one value): the report's estimate (stats.py)."""
+    return stats.mean_sd_n(values)[:2]
 
 
 def over_floor(acc, floor):
