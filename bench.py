@@ -216,15 +216,8 @@ def bench_train_one(device, encoder, backend, amp, bs, warmup, steps, layout="ch
     batches = views.epoch(0)
 
     def step():  # pretrain.main's loop body, without the logging
-        x1, x2, idx = (t.contiguous(memory_format=memory_format) if t.dim() == 4 else t for t in next(batches))
-        if layout == "channels_last":
-            common.ssl_step(method, x1, x2, optimizer, scaler, dtype, idx)
-        else:  # ssl_step would make the views channels_last
-            with common.autocast(device, dtype):
-                loss_value, _ = method(x1, x2, idx)
-            optimizer.zero_grad(set_to_none=True)
-            loss_value.backward()
-            optimizer.step()
+        x1, x2, idx = next(batches)
+        common.ssl_step(method, x1, x2, optimizer, scaler, dtype, idx, memory_format=memory_format)
 
     for _ in range(warmup):  # also starts the DataLoader workers and runs cudnn's autotuning
         step()

@@ -401,14 +401,14 @@ class _RankBatches(torch.utils.data.Sampler):
             yield order[start:start + share]
 
 
-def ssl_step(model, x1, x2, optimizer, scaler, dtype, idx=None, small=None):
+def ssl_step(model, x1, x2, optimizer, scaler, dtype, idx=None, small=None, *, memory_format=torch.channels_last):
     """One step of a self-supervised objective: forward of the two views (under autocast when
     dtype is set; idx: the images' indices, see TwoViews), backward, optimiser step. Returns (loss, stats) as detached tensors on the
     device: reading them (.item()) would make the host wait for the GPU every step, so the
-    caller sums them and reads them once an epoch."""
-    # the model was moved to channels_last (pretrain.py): feed it the same layout
-    x1, x2 = (x.contiguous(memory_format=torch.channels_last) for x in (x1, x2))
-    extra = () if small is None else (small.contiguous(memory_format=torch.channels_last),)  # multi-crop views
+    caller sums them and reads them once an epoch. memory_format: the model's layout (pretrain.py
+    moves it to channels_last; bench.py also times PyTorch's default, torch.contiguous_format)."""
+    x1, x2 = (x.contiguous(memory_format=memory_format) for x in (x1, x2))
+    extra = () if small is None else (small.contiguous(memory_format=memory_format),)  # multi-crop views
     with autocast(x1.device, dtype):
         loss, stats = model(x1, x2, idx, *extra)
     optimizer.zero_grad(set_to_none=True)

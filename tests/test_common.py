@@ -79,3 +79,32 @@ def test_fit_classifier_runs_the_forward_in_the_amp_dtype(dtype_name):
     assert set(seen) == {dtype or torch.float32} and len(seen) == 8
     assert len(history) == 2 and all(r["loss"] == r["loss"] for r in history)  # finite, read once an epoch
     assert 0 <= top1 <= 100
+
+
+@pytest.mark.parametrize("fmt", ["channels_last", "contiguous_format"])
+def test_ssl_step_feeds_the_model_the_layout_it_was_given(fmt):
+    """ssl_step hands the model its views (and multi-crop views) in `memory_format`: channels_last
+    by default, as pretrain.py runs; PyTorch's default layout for bench.py's NCHW row."""
+    import torch
+    import common
+    memory_format = getattr(torch, fmt)
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(()))
+
+        def forward(self, x1, x2, idx, *small):
+            seen.extend(x.is_contiguous(memory_format=memory_format) and not
+                        x.is_contiguous(memory_format=torch.channels_last if fmt == "contiguous_format"
+                                        else torch.contiguous_format) for x in (x1, x2, *small))
+            return self.w * (x1.mean() + x2.mean()), {}
+
+    model = Probe()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    x = torch.randn(4, 3, 8, 8)  # NCHW, as the augmentation makes them
+    kwargs = {} if fmt == "channels_last" else {"memory_format": memory_format}
+    common.ssl_step(model, x, x.clone(), opt, scaler, None, None, torch.randn(8, 3, 4, 4), **kwargs)
+    assert seen == [True, True, True]
