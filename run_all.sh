@@ -37,12 +37,14 @@
 # the encoder and floor studies), --data-dir DIR, --device D, --no-download, --python PATH
 # (default: $PYTHON, else the first of python3 and python that can import torch), --dry-run
 # (also says how many runs and about how long they take here, from one timed step per encoder;
-# --no-estimate skips the timing), --gpus ID[,ID], --list, --optimizer sgd|lars, --bss BS[,BS].
+# --no-estimate skips the timing), --gpus ID[,ID], --list, --optimizer sgd|lars, --bss BS[,BS],
+# --no-report (record the runs but leave the report, minutes of t-SNE and figures, to a last
+# invocation without it: for invocations that run side by side).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 GRID=full; ONLY=""; SEEDS=1; FIRST_SEED=0; ONLY_ENCODERS=""; ESTIMATE=1; DATA_DIR=data; DRY=0; DEVICE=auto; EXTRA=(); PT_EXTRA=(); PY="${PYTHON:-}"
-MODE=seq; GPU_IDS=(); OPTIMIZER=sgd; BSS_FLAG=""; RESULTS=""
+MODE=seq; GPU_IDS=(); OPTIMIZER=sgd; BSS_FLAG=""; RESULTS=""; REPORT=1
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 die() { echo "run_all.sh: error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -66,6 +68,7 @@ while [ $# -gt 0 ]; do
     --optimizer) [[ "${2:-}" =~ ^(sgd|lars)$ ]] || die "--optimizer needs sgd or lars"; OPTIMIZER="$2"; shift ;;
     --bss) [[ "${2:-}" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--bss needs batch sizes, e.g. 256,512,1024"; BSS_FLAG="$2"; shift ;;
     --no-estimate) ESTIMATE=0 ;;
+    --no-report) REPORT=0 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option '$1' (see bash run_all.sh --help)" ;;
   esac
@@ -471,6 +474,10 @@ if [ "$MODE" = gpus ]; then  # the runs side by side, one per GPU; a new one sta
   done
   while [ ${#GPU_OF[@]} -gt 0 ]; do finish_one; done
   [ "$FAILED_RUNS" = 0 ] || die "$FAILED_RUNS run(s) failed (see the FAILED files and logs named above)"
+fi
+if [ "$REPORT" = 0 ]; then
+  echo "records in $RECORDS; no report (--no-report): the same command without it writes $RESULTS/REPORT.md"
+  exit 0
 fi
 "$PY" report.py "$RECORDS" --out "$RESULTS"
 echo "report: $RESULTS/REPORT.md"

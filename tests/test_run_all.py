@@ -389,6 +389,24 @@ def test_results_sends_records_and_report_elsewhere(tmp_path):
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--results" in bad.stderr
 
 
+@pytest.mark.slow  # two script runs and a report
+def test_no_report_records_the_runs_and_leaves_the_report_to_a_last_call(tmp_path):
+    """--no-report (for invocations side by side): the runs are trained and recorded, no report is
+    written; the same command without it then writes the report and trains nothing again."""
+    data = write_batches(str(tmp_path / "data"), *fake_cifar(8, 4))
+    work = _work_copy(tmp_path)
+    flags = ("--smoke", "--only", "floor", "--encoders", "convnet", "--data-dir", data, "--no-download", "--results", "mine")
+    out = run_all(*flags, "--no-report", cwd=str(work))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    record = work / "mine" / "runs" / "random-init_convnet_s0" / "linear_eval.json"
+    assert record.exists() and not (work / "mine" / "REPORT.md").exists()
+    assert "no report (--no-report)" in out.stdout
+    stamp = record.stat().st_mtime
+    last = run_all(*flags, cwd=str(work))
+    assert last.returncode == 0 and (work / "mine" / "REPORT.md").exists() and "running:" not in last.stdout
+    assert record.stat().st_mtime == stamp
+
+
 def test_smoke_budget_is_bounded_on_any_data():
     """--smoke must stay small on all of CIFAR-10 too: every pre-training stops after 2 steps
     whatever the data size, and the label study uses at most 2% of the labels."""
