@@ -298,7 +298,7 @@ def resolved_config(args):
             "steps_per_epoch": steps, "total_steps": total, "warmup_steps": warmup,
             "epochs": -(-total // steps) if args.steps else args.epochs, "optimizer": args.optimizer,
             "lr_per_256": args.lr, "lr": optim.scaled_lr(args.lr, args.bs, args.lr_scaling), "wd": args.wd,
-            "default_tau": methods.DEFAULT_TAU}
+            "default_tau": methods.DEFAULT_TAU, "default_crop_min": cli.CROP_MIN}
 
 
 def join_processes(args):

@@ -174,10 +174,10 @@ fi
 DEFAULT_FLAGS=(--encoder "${ENC:-}" --epochs "${EPOCHS:-}" --bs "${BS:-}"); [ ${#RECIPE[@]} -gt 0 ] && DEFAULT_FLAGS=("${RECIPE[@]}")
 DEFAULT_CONFIG=$("$PY" pretrain.py "${COMMON[@]}" "${PT_EXTRA[@]}" "${DEFAULT_FLAGS[@]}" --fraction "$FRACTION" \
   --seed 0 --print-config) || die "pretrain.py --print-config failed"
-read -r REF_STEPS REF_WARMUP MOCO_TAU DEFAULT_NAME ENC EPOCHS BS TAU0 AUG0 CROP_MIN MC SMALL_SIZE <<< "$("$PY" -c "import json, os, sys
+read -r REF_STEPS REF_WARMUP MOCO_TAU DEFAULT_NAME ENC EPOCHS BS TAU0 AUG0 CROP_MIN CROP_MIN0 MC SMALL_SIZE <<< "$("$PY" -c "import json, os, sys
 c = json.loads(sys.argv[1])
 print(c['total_steps'], c['warmup_steps'], c['default_tau']['moco'], os.path.basename(c['out_dir']), c['encoder'],
-      c['epochs'], c['bs'], c['tau'], c['aug'], c['crop_min'], c['small_crops'], c['small_size'])" "$DEFAULT_CONFIG")"
+      c['epochs'], c['bs'], c['tau'], c['aug'], c['crop_min'], c['default_crop_min'], c['small_crops'], c['small_size'])" "$DEFAULT_CONFIG")"
 DEFAULT_STEM=${DEFAULT_NAME%_s0"$OPT_SUFFIX"}  # the default run of seed S is ${DEFAULT_STEM}_sS
 # Studies at an equal number of steps (bs_steps, fraction_steps) give every run the default run's
 # steps and warm-up. The smoke grid's steps are plumbing only.
@@ -285,8 +285,8 @@ pretrain() {
   local views="" view_flags=()
   [ "$mc" = 0 ] || { views="_mc${mc}x${SMALL_SIZE}"; view_flags=(--small-crops "$mc" --small-size "$SMALL_SIZE"); }
   [ "$groups" = 1 ] || { views+="_g${groups}"; view_flags+=(--neg-groups "$groups"); }
-  local crop="" crop_flags=()  # the crops' smallest area, where the grid's is not SimCLR's 0.08
-  [ "$CROP_MIN" = 0.08 ] || { crop="_cs${CROP_MIN}"; crop_flags=(--crop-min "$CROP_MIN"); }
+  local crop="" crop_flags=()  # the crops' smallest area, where the grid's is not pretrain.py's (SimCLR's 0.08)
+  [ "$CROP_MIN" = "$CROP_MIN0" ] || { crop="_cs${CROP_MIN}"; crop_flags=(--crop-min "$CROP_MIN"); }
   local t="_t${tau}"; [ "$method" = byol ] && t=""  # BYOL has no temperature
   local length="_e${epochs}" length_flags=(--epochs "$epochs")
   if [ -n "$steps" ]; then length="_st${steps}"; length_flags=(--steps "$steps" --warmup-steps "$REF_WARMUP"); fi
