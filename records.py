@@ -217,9 +217,17 @@ def seedless(run):
     return json.dumps([run["script"], run["kind"], args], sort_keys=True, default=str)
 
 
-def find_default_run(runs, studies):
-    """The shared default run: the pre-training run in the most studies; on a tie, the first
-    listed in studies.tsv (then the first A-Z). None if there is no pre-training run."""
+DEFAULT_MARK = "default"  # studies.tsv rows `default<TAB>run` name the shared default run (run_all.sh writes them)
+
+
+def find_default_run(runs, studies, marked=()):
+    """The shared default run: the first of `marked` (the studies.tsv rows of DEFAULT_MARK) that
+    is a pre-training run here; else the pre-training run in the most studies, on a tie the first
+    listed in studies.tsv (then the first A-Z). None if there is no pre-training run. The mark
+    matters while a grid is partial: with one study done, every run is in one study."""
+    for name in marked:
+        if name in runs and runs[name]["script"] == "pretrain":
+            return name
     first_seen = {}
     for names in studies.values():
         for name in names:

@@ -46,7 +46,7 @@ import studies as st
 from figures import (load_features, load_retrieval, plot_confusion, plot_curves, plot_dots, plot_features,
     plot_label_efficiency, plot_retrieval, plot_spectra, plot_tau_geometry, retrieval_marks, row_rates, tsne_2d,
     tsne_available, TSNE_PERPLEXITY, TSNE_SEED)
-from records import (CLASSES, DIAG_FIELDS, find_default_run, find_run_dirs, floor_text, fmt_mean, fmt_ms,
+from records import (CLASSES, DEFAULT_MARK, DIAG_FIELDS, find_default_run, find_run_dirs, floor_text, fmt_mean, fmt_ms,
     fmt_value, group_by_setting, join_values, KNN_HEADING, LABEL_KINDS, load_runs, md, mean_std, read_studies,
     run_encoder, seedless, summarise, values)
 
@@ -650,8 +650,9 @@ def main(argv=None):
     matplotlib.use("Agg")
 
     studies = read_studies(root)
+    marked = studies.pop(DEFAULT_MARK, [])  # not a study: which run is the shared default
     runs = load_runs(root, studies, order=list(st.STUDIES))
-    default_run = find_default_run(runs, studies)
+    default_run = find_default_run(runs, studies, marked)
     floors = encoder_floors(runs, studies)
     grid = grid_name(runs)
     if studies:

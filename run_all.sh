@@ -43,7 +43,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-GRID=full; ONLY=""; SEEDS=1; FIRST_SEED=0; ONLY_ENCODERS=""; ESTIMATE=1; DATA_DIR=data; DRY=0; DEVICE=auto; EXTRA=(); PT_EXTRA=(); PY="${PYTHON:-}"
+GRID=full; ONLY=""; SEEDS=1; FIRST_SEED=0; ONLY_ENCODERS=""; ESTIMATE=1; DATA_DIR=data; DRY=0; DEVICE=auto; EXTRA=(); PT_EXTRA=(); STEP_CAP=(); PY="${PYTHON:-}"
 MODE=seq; GPU_IDS=(); OPTIMIZER=sgd; BSS_FLAG=""; RESULTS=""; REPORT=1
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 die() { echo "run_all.sh: error: $*" >&2; exit 2; }
@@ -124,7 +124,7 @@ case "$GRID" in
   # every pre-training stops after 2 steps, the label study uses 1% and 2% of the labels
   smoke) ENC=convnet;  EPOCHS=1;   BS=16;  KNN=1;  LIN_EPOCHS=2;   SUP_EPOCHS=1
          ENCODERS=(convnet resnet18); BSS=(8 16); NEG_GROUPS=(1 2); LONG=2; FRACTIONS=(0.5 1.0); LABEL_FRACTIONS=(0.01 0.02)
-         EXTRA+=(--workers 0); PT_EXTRA=(--queue-size 64 --steps 2 --warmup-steps 1) ;;
+         EXTRA+=(--workers 0); PT_EXTRA=(--queue-size 64); STEP_CAP=(--steps 2 --warmup-steps 1) ;;  # the cap is on the runs, not in the recipe --print-config reads: names keep the epochs
 esac
 if [ -n "$ONLY_ENCODERS" ]; then
   for e in ${ONLY_ENCODERS//,/ }; do
@@ -294,7 +294,7 @@ pretrain() {
   local dir="$ROOT/$name"
   JOB=$dir
   local tau_flag=(--tau "$tau"); [ "$method" = byol ] && tau_flag=()
-  PT_CMD=("$PY" pretrain.py "${COMMON[@]}" "${PT_EXTRA[@]}" --method "$method" --encoder "$enc" \
+  PT_CMD=("$PY" pretrain.py "${COMMON[@]}" "${PT_EXTRA[@]}" "${STEP_CAP[@]}" --method "$method" --encoder "$enc" \
       --head "$head" --aug "$aug" "${crop_flags[@]}" "${tau_flag[@]}" "${view_flags[@]}" --bs "$bs" --fraction "$frac" "${length_flags[@]}" \
       --knn-every "$KNN" --seed "$seed" --out-dir "$dir")
   DEFAULT_DIR=$dir
@@ -348,6 +348,7 @@ floor() {
 if [ "$MODE" = list ]; then exec 3>&1 1>&2; fi  # --list: the job lines alone on stdout
 echo "grid: $GRID, runs in $ROOT, records in $RECORDS, data in $DATA_DIR, seeds: $SEEDS, python: $PY"
 for seed in $(seq "$FIRST_SEED" $((FIRST_SEED + SEEDS - 1))); do
+  note_study default "${DEFAULT_STEM}_s${seed}${OPT_SUFFIX}"  # not a study: names the shared default run for the report
   # each encoder's random-init floor: what pre-training is measured against
   if wanted floor;    then for v in "${ENCODERS[@]}"; do floor floor "$v" "$seed"; done; fi
   if wanted aug;      then for v in "${AUGS[@]}";     do pretrain aug "$seed" --aug "$v"; done; fi

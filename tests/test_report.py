@@ -567,6 +567,27 @@ def test_default_run_is_in_most_studies_first_listed_on_a_tie(tmp_path):
     assert records.find_default_run(runs, studies) == "a"
 
 
+def test_marked_default_run_wins_and_is_not_a_study(tmp_path):
+    """run_all.sh marks the shared default run in studies.tsv (`default<TAB>run`): while a grid is
+    partial (one study done, each run in one study) the mark, not the first-listed run, is the
+    default; the mark is no study of the report."""
+    root = tmp_path / "records"
+    for name, aug in (("simclr", "simclr"), ("crop_color", "crop_color")):
+        make_run(root, name, args=dict(RECIPE, aug=aug), top1=60.0 if aug == "simclr" else 65.0)
+    studies = {"aug": ["simclr", "crop_color"]}
+    runs = records.load_runs(str(root), studies)
+    assert records.find_default_run(runs, studies) == "simclr"  # without the mark: the first listed
+    assert records.find_default_run(runs, studies, ["gone", "crop_color"]) == "crop_color"
+    (root / "studies.tsv").write_text("aug\tsimclr\naug\tcrop_color\ndefault\tcrop_color\n")
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out)]) == 0
+    text = (out / "REPORT.md").read_text()
+    rows = {ln.split(" | ")[0].strip("| *").split(" (")[0]: ln for ln in section(text, "aug").splitlines()
+            if ln.startswith("| ")}
+    assert "default setting" in rows["crop_color"] and "default setting" not in rows["simclr"]
+    assert "## Study: default" not in text
+
+
 def test_runs_without_studies_get_a_plain_table_and_a_neutral_title(tmp_path):
     root = tmp_path / "runs" / "quick"
     make_run(root, "one", top1=50.0)
