@@ -310,18 +310,29 @@ def aug_discussion(d):
     return text
 
 
+def single_seed_text(d, fam, prefix=""):
+    """'; one seed, indicative: τ = 0.2 (66.43%), …' for a summary line: shown, never ranked."""
+    single = [s for s in d.ranked if fam.n(s["label"]) == 1]
+    return ("; one seed, indicative: " + ", ".join(f"{prefix}{s['label']} ({s['mean']:.2f}%)" for s in single)
+            if single else "")
+
+
 def aug_summary(d):
     if not d.ranked:
         return None
     fam = d.family()
-    top = d.ranked[0]
-    tied = [s["label"] for s in d.ranked if s is top or fam.verdict(top["label"], s["label"]) == "within"]
-    text = (f"**Augmentations**: highest mean {top['label']} ({top['mean']:.2f}%); within noise of it: "
-            f"{', '.join(x for x in tied if x != top['label']) or 'none'}")
+    seeded = [s for s in d.ranked if fam.n(s["label"]) >= 2]
+    if not seeded:
+        return None
+    top = seeded[0]
+    tied = [s["label"] for s in seeded[1:] if fam.verdict(top["label"], s["label"]) == "within"]
+    text = (f"**Augmentations**: highest mean {top['label']} ({top['mean']:.2f}%"
+            + (", of the settings with two or more seeds" if len(seeded) < len(d.ranked) else "")
+            + f"); within noise of it: {', '.join(tied) or 'none'}")
     if d.floor is not None:
-        at_floor = [s["label"] for s in d.ranked if fam.verdict(s["label"], FLOOR) != "above"]
+        at_floor = [s["label"] for s in seeded if fam.verdict(s["label"], FLOOR) != "above"]
         text += f"; not above the random-init floor beyond noise: {', '.join(at_floor) or 'none'}"
-    return text + "."
+    return text + single_seed_text(d, fam) + "."
 
 
 # ----------------------------------------------------------------------------- encoder
@@ -532,9 +543,10 @@ def tau_summary(d):
     if len(seeded) < 2:
         return None
     top, low = seeded[0], seeded[-1]
+    among = " of the τ with two or more seeds" if len(seeded) < len(d.ranked) else ""
     return (f"**Temperature τ**: accuracy is highest at τ = {top['label']} ({top['mean']:.2f}%) and lowest at "
-            f"τ = {low['label']} ({low['mean']:.2f}%), {said_way(fam.verdict(top['label'], low['label']))}; "
-            "see the shape across all pairs in its section.")
+            f"τ = {low['label']} ({low['mean']:.2f}%){among}, {said_way(fam.verdict(top['label'], low['label']))}"
+            + single_seed_text(d, fam, "τ = ") + "; see the shape across all pairs in its section.")
 
 
 # ----------------------------------------------------------------------------- bs, bs_steps

@@ -280,3 +280,25 @@ def test_summary_gives_both_batch_size_studies_one_line(tmp_path):
     assert len(summary) == 1
     assert summary[0].startswith("- **Batch size**: at equal epochs from 64 to 512 accuracy falls beyond noise")
     assert "; at equal steps from 64 to 512 accuracy rises beyond noise (53.20% → 55.40%)" in summary[0]
+
+
+def test_summary_ranks_seeded_settings_and_lists_single_seed_ones_apart(tmp_path):
+    """A partial grid: τ 1.0 has one seed and the lowest mean, the aug preset `color` one seed and
+    the highest. The summary may not call 0.05 'lowest' outright (the table shows 1.0 below it) nor
+    rank `color` first: it ranks the seeded settings and lists the single-seed ones as indicative."""
+    runs, lines = tau_grid({0.05: 53.9, 0.1: 55.5})
+    runs.append(("tau1.0_s0", pre(0, 50.0, tau=1.0)))
+    lines.append(("tau", "tau1.0_s0"))
+    for aug, m in (("simclr", 55.5), ("crop", 52.0)):
+        for i, d in enumerate(SPREAD):
+            runs.append((f"{aug}_s{i}", pre(i, m + d, aug=aug)))
+            lines.append(("aug", f"{aug}_s{i}"))
+    runs.append(("color_s0", pre(0, 58.0, aug="color")))
+    lines.append(("aug", "color_s0"))
+    summary = build(tmp_path, runs, lines).split("## Summary")[1].split("## The runs")[0]
+    tau = next(ln for ln in summary.splitlines() if "**Temperature τ**" in ln)
+    assert "lowest at τ = 0.05 (53.90%) of the τ with two or more seeds, above, beyond noise" in tau
+    assert "one seed, indicative: τ = 1.0 (50.00%)" in tau
+    aug = next(ln for ln in summary.splitlines() if "**Augmentations**" in ln)
+    assert "highest mean simclr (55.50%, of the settings with two or more seeds); within noise of it: none" in aug
+    assert aug.endswith("one seed, indicative: color (58.00%).")
