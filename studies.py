@@ -329,9 +329,12 @@ def aug_summary(d):
     text = (f"**Augmentations**: highest mean {top['label']} ({top['mean']:.2f}%"
             + (", of the settings with two or more seeds" if len(seeded) < len(d.ranked) else "")
             + f"); within noise of it: {', '.join(tied) or 'none'}")
-    if d.floor is not None:
-        at_floor = [s["label"] for s in seeded if fam.verdict(s["label"], FLOOR) != "above"]
-        text += f"; not above the random-init floor beyond noise: {', '.join(at_floor) or 'none'}"
+    if d.floor is not None and fam.n(FLOOR) >= 2:
+        at_floor = [s["label"] for s in seeded if fam.verdict(s["label"], FLOOR) in ("within", "below")]
+        text += (f"; not above the random-init floor beyond noise: {', '.join(at_floor)}" if at_floor else
+                 "; every setting is above the random-init floor beyond noise")
+    elif d.floor is not None:
+        text += f"; the random-init floor has one seed ({fam.mean(FLOOR):.2f}%): against it, nothing is called"
     return text + single_seed_text(d, fam) + "."
 
 

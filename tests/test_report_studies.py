@@ -302,3 +302,25 @@ def test_summary_ranks_seeded_settings_and_lists_single_seed_ones_apart(tmp_path
     aug = next(ln for ln in summary.splitlines() if "**Augmentations**" in ln)
     assert "highest mean simclr (55.50%, of the settings with two or more seeds); within noise of it: none" in aug
     assert aug.endswith("one seed, indicative: color (58.00%).")
+
+
+@pytest.mark.parametrize("floor_seeds", [1, 3])
+def test_aug_summary_names_settings_at_the_floor_only_when_the_floor_has_seeds(tmp_path, floor_seeds):
+    """A floor with one seed decides nothing: no setting is listed as 'not above the floor' (every
+    verdict against it is indicative). With three seeds, the setting within noise of it is listed."""
+    runs, lines = [], []
+    for aug, m in (("crop_color", 60.0), ("none", 50.1)):
+        for i, d in enumerate(SPREAD):
+            runs.append((f"{aug}_s{i}", pre(i, m + d, aug=aug)))
+            lines.append(("aug", f"{aug}_s{i}"))
+    for i in range(floor_seeds):
+        runs.append((f"rand_s{i}", dict(script="linear_eval", args=dict(PROBE, encoder="convnet", seed=i),
+                                        top1=50.0 + SPREAD[i], kind="random-init")))
+        lines.append(("floor", f"rand_s{i}"))
+    summary = build(tmp_path, runs, lines).split("## Summary")[1].split("## The runs")[0]
+    aug = next(ln for ln in summary.splitlines() if "**Augmentations**" in ln)
+    if floor_seeds == 1:
+        assert "the random-init floor has one seed (49.90%): against it, nothing is called" in aug
+        assert "not above the random-init floor" not in aug
+    else:
+        assert aug.endswith("not above the random-init floor beyond noise: none.")  # the preset `none`, alone
