@@ -209,8 +209,9 @@ def floor_text(d):
     f = d.floor
     head = f"the random-init floor of {f['encoder']} ({stats.fmt_ci(fam, FLOOR)})"
     verdicts = [fam.verdict(s["label"], FLOOR) for s in d.ranked]
-    if not fam.df:
-        return (f"Against {head} no difference is called (no seed spread); the settings' means are "
+    if not fam.df or fam.n(FLOOR) == 1:
+        why = "no seed spread" if not fam.df else "the floor has one seed"
+        return (f"Against {head} no difference is called ({why}); the settings' means are "
                 f"{min(s['mean'] for s in d.ranked) - fam.mean(FLOOR):+.2f} to "
                 f"{max(s['mean'] for s in d.ranked) - fam.mean(FLOOR):+.2f} points from it.")
     text = f"{verdicts.count('above')} of {len(d.ranked)} settings beat {head} beyond noise"

@@ -305,7 +305,7 @@ def test_summary_ranks_seeded_settings_and_lists_single_seed_ones_apart(tmp_path
 
 
 @pytest.mark.parametrize("floor_seeds", [1, 3])
-def test_aug_summary_names_settings_at_the_floor_only_when_the_floor_has_seeds(tmp_path, floor_seeds):
+def test_aug_summary_and_section_call_the_floor_only_when_the_floor_has_seeds(tmp_path, floor_seeds):
     """A floor with one seed decides nothing: no setting is listed as 'not above the floor' (every
     verdict against it is indicative). With three seeds, the setting within noise of it is listed."""
     runs, lines = [], []
@@ -317,9 +317,14 @@ def test_aug_summary_names_settings_at_the_floor_only_when_the_floor_has_seeds(t
         runs.append((f"rand_s{i}", dict(script="linear_eval", args=dict(PROBE, encoder="convnet", seed=i),
                                         top1=50.0 + SPREAD[i], kind="random-init")))
         lines.append(("floor", f"rand_s{i}"))
-    summary = build(tmp_path, runs, lines).split("## Summary")[1].split("## The runs")[0]
+    text = build(tmp_path, runs, lines)
+    summary = text.split("## Summary")[1].split("## The runs")[0]
     aug = next(ln for ln in summary.splitlines() if "**Augmentations**" in ln)
-    if floor_seeds == 1:
+    body = section(text, "aug")
+    if floor_seeds == 1:  # the floor, not the settings, has one seed: the section says so
+        assert ("Against the random-init floor of convnet (49.90 (n=1, indicative)) no difference is called "
+                "(the floor has one seed); the settings' means are +0.20 to +10.10 points from it.") in body
+        assert "indicative (n=1): aug =" not in body
         assert "the random-init floor has one seed (49.90%): against it, nothing is called" in aug
         assert "not above the random-init floor" not in aug
     else:
