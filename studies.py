@@ -807,29 +807,42 @@ def moco_pairs(d):
     return out
 
 
+def moco_differences(moco, simclr):
+    """What still differs between a MoCo and a SimCLR setting once τ is equal."""
+    a = moco["ok"][0]["args"]
+    diffs = []
+    if a.get("queue_size"):
+        diffs.append(f"negatives: {a['queue_size']:,} queued keys of earlier batches against SimCLR's "
+                     f"2N − 2 = {2 * a.get('bs') - 2} in-batch negatives")
+    diffs.append(f"the key encoder is a momentum copy (EMA {fmt_value(a.get('ema'))}) whose BatchNorm normalises "
+                 "shuffled groups of the batch (shuffle-BN), where SimCLR's one encoder normalises each whole batch")
+    diffs.append("no gradient flows through the keys, where SimCLR's flows through both views (each view is a "
+                 "query once and a key once: a symmetrised loss, as MoCo v3's; MoCo v2's is one-sided)")
+    mins = [np.mean(x["minutes"]) for x in (moco, simclr) if x["minutes"]]
+    if len(mins) == 2:
+        diffs.append(f"wall time {mins[0]:.2f} min against {mins[1]:.2f} min per run")
+    return "The comparison at equal τ still differs in: " + "; ".join(diffs) + "."
+
+
 def moco_text(d):
-    """MoCo against SimCLR at MoCo's τ (from whichever study ran it), and every other difference."""
+    """MoCo against SimCLR at MoCo's τ (from whichever study ran it, when the study's SimCLR runs at
+    another τ), and every other difference."""
     text = []
     fam = d.family()
     for moco, simclr, label, at in moco_pairs(d):
-        a = moco["ok"][0]["args"]
-        tau, bs = a.get("tau"), a.get("bs")
+        tau = moco["ok"][0]["args"].get("tau")
         text.append(f"MoCo runs at τ = {fmt_value(tau)}, SimCLR's default at τ = "
                     f"{fmt_value(simclr['ok'][0]['args'].get('tau'))}; against SimCLR at τ = {fmt_value(tau)} "
                     f"({stats.fmt_ci(fam, label)}, from the {' and '.join(sorted({st for r in at for st in r['studies']})) or 'other'} "
                     f"study), {gap_text(fam, 'moco', label, 'MoCo', 'SimCLR')}.")
-        diffs = []
-        if a.get("queue_size"):
-            diffs.append(f"negatives: {a['queue_size']:,} queued keys of earlier batches against SimCLR's "
-                         f"2N − 2 = {2 * bs - 2} in-batch negatives")
-        diffs.append(f"the key encoder is a momentum copy (EMA {fmt_value(a.get('ema'))}) whose BatchNorm normalises "
-                     "shuffled groups of the batch (shuffle-BN), where SimCLR's one encoder normalises each whole batch")
-        diffs.append("no gradient flows through the keys, where SimCLR's flows through both views (each view is a "
-                     "query once and a key once: a symmetrised loss, as MoCo v3's; MoCo v2's is one-sided)")
-        mins = [np.mean(x["minutes"]) for x in (moco, simclr) if x["minutes"]]
-        if len(mins) == 2:
-            diffs.append(f"wall time {mins[0]:.2f} min against {mins[1]:.2f} min per run")
-        text.append("The comparison at equal τ still differs in: " + "; ".join(diffs) + ".")
+        text.append(moco_differences(moco, simclr))
+    have = {s["setting"]: s for s in d.summaries if s["ok"] and s["lin"]}
+    if not text and "moco" in have and "simclr" in have:
+        tau = {have[m]["ok"][0]["args"].get("tau") for m in ("moco", "simclr")}
+        if len(tau) == 1:
+            text.append(f"MoCo and SimCLR both run at τ = {fmt_value(tau.pop())}: "
+                        f"{gap_text(fam, 'moco', 'simclr', 'MoCo', 'SimCLR')}.")
+            text.append(moco_differences(have["moco"], have["simclr"]))
     return " ".join(text)
 
 
@@ -1169,8 +1182,8 @@ STUDIES = {
         "head's output keeps.",
         "head", False, False, False, None, head_sentences, head_rank_text, head_discussion, head_summary),
     "method": Study(
-        "SimCLR against MoCo v2 (τ 0.2, a queue of negatives, a momentum key encoder) and BYOL (no negatives; a "
-        "predictor and a momentum target).",
+        "SimCLR against MoCo v2 (a queue of negatives, a momentum key encoder) and BYOL (no negatives; a "
+        "predictor and a momentum target); the temperatures they run at are stated below the table.",
         "method", False, False, True, None, method_sentences, spectrum_text, method_discussion, method_summary),
     "method_long": Study(
         "The same three methods at a longer budget (more optimisation steps than the method study; the table gives "

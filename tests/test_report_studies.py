@@ -329,3 +329,20 @@ def test_aug_summary_and_section_call_the_floor_only_when_the_floor_has_seeds(tm
         assert "not above the random-init floor" not in aug
     else:
         assert aug.endswith("not above the random-init floor beyond noise: none.")  # the preset `none`, alone
+
+
+def test_moco_at_simclrs_own_tau_is_compared_directly_and_the_other_differences_are_named(tmp_path):
+    """The quick grid runs MoCo at SimCLR's τ: no pair at another τ exists, and the section must
+    still say they share τ and name every remaining difference (issue 15, point 2)."""
+    runs, lines = [], []
+    for i, d in enumerate(SPREAD):
+        for name, kw in ((f"simclr_s{i}", pre(i, 54.2 + d, tau=0.1)),
+                         (f"moco_s{i}", pre(i, 56.0 + d, method="moco", tau=0.1, queue_size=1024, ema=0.99))):
+            runs.append((name, kw))
+            lines.append(("method", name))
+    text = build(tmp_path, runs, lines)
+    method = section(text, "method")
+    assert "MoCo and SimCLR both run at τ = 0.1: MoCo (56.00%) is" in method
+    assert "1,024 queued keys of earlier batches against SimCLR's 2N − 2 = 510 in-batch negatives" in method
+    assert "shuffle-BN" in method and "symmetrised" in method
+    assert "τ 0.2" not in method  # the intro names no temperature the records do not hold
