@@ -864,8 +864,8 @@ def spectrum_text(d):
     words = {"above": "flatter than random init's (higher rank), beyond noise",
              "below": "steeper than random init's (lower rank), beyond noise",
              "within": "within noise of random init's"}
-    parts = [f"{s['label']}'s spectrum is {words.get(fam.verdict(s['label'], rand_label), said(fam.verdict(s['label'], rand_label)))}"
-             for s in done]
+    parts = [f"{s['label']}'s spectrum is {words[v]}" if v in words else f"{s['label']}'s spectrum: {said(v)}"
+             for s in done for v in [fam.verdict(s["label"], rand_label)]]
     return (f"Effective rank of h (a flatter singular-value spectrum gives a higher rank): {ranks}, and "
             f"{fam.mean(rand_label):.1f} for the random-init {encoder} encoder: " + "; ".join(parts) + ".")
 
@@ -876,8 +876,22 @@ def method_groups(d):
         d.extra.setdefault("lin", {})[label] = values(at, "top1")
 
 
+def views_text(d):
+    """Says so when the study's runs train on two views while other runs of the grid add small
+    multi-crop views: then its SimCLR row is not the default run."""
+    def crops(r):
+        return r["args"].get("small_crops") or 0
+    mine = {crops(r) for s in d.summaries for r in s["ok"]}
+    others = {crops(r) for r in d.runs.values() if r["script"] == "pretrain" and r["status"] == "ok"} - mine
+    if mine != {0} or not others:
+        return ""
+    return (f"Every method here trains on two views per image, without the {max(others)} small multi-crop views "
+            "that the grid's other SimCLR runs add (MoCo and BYOL take two views here), so SimCLR in this table is "
+            "not the default run.")
+
+
 def method_sentences(d):
-    return generic_sentences(d) + [moco_text(d)]
+    return generic_sentences(d) + [views_text(d), moco_text(d)]
 
 
 def method_discussion(d):

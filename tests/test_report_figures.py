@@ -263,6 +263,9 @@ def test_spectrum_sentence_compares_each_method_with_random_init(diagnosed):
     d = studies.StudyData("method", studies.STUDIES["method"],
                           [summary("simclr", [54.0], rank_h=[59.5, 60.0, 60.5])], floor, {})
     assert "simclr's spectrum is within noise of random init's" in studies.spectrum_text(d)
+    d = studies.StudyData("method", studies.STUDIES["method"], [summary("simclr", [54.0], rank_h=[60.0])],
+                          {"runs": [{"rank_h": 59.0}], "encoder": "convnet", "values": [48.0]}, {})
+    assert studies.spectrum_text(d).endswith("simclr's spectrum: no seed spread, not called.")  # not "is no seed spread"
 
 
 def test_head_and_tau_sections_carry_their_diagnostics_sentences(diagnosed):

@@ -346,3 +346,22 @@ def test_moco_at_simclrs_own_tau_is_compared_directly_and_the_other_differences_
     assert "1,024 queued keys of earlier batches against SimCLR's 2N − 2 = 510 in-batch negatives" in method
     assert "shuffle-BN" in method and "symmetrised" in method
     assert "τ 0.2" not in method  # the intro names no temperature the records do not hold
+
+
+def test_method_study_on_two_views_says_its_simclr_is_not_the_default_run(tmp_path):
+    """The quick grid's default run adds 2 small multi-crop views; its method study runs all three
+    methods on two views. The section says so (its SimCLR row is several points below the default
+    run's), and says nothing when every run has the same views."""
+    def grid(default_crops):
+        runs, lines = [], []
+        for i, d in enumerate(SPREAD):
+            runs += [(f"simclr_s{i}", pre(i, 62.6 + d, tau=0.1, small_crops=0)),
+                     (f"moco_s{i}", pre(i, 62.0 + d, method="moco", tau=0.1, small_crops=0, queue_size=1024)),
+                     (f"default_s{i}", pre(i, 67.5 + d, tau=0.1, small_crops=default_crops))]
+            lines += [("method", f"simclr_s{i}"), ("method", f"moco_s{i}"), ("tau", f"default_s{i}")]
+        return runs, lines
+    method = section(build(tmp_path / "mc", *grid(2)), "method")
+    assert ("Every method here trains on two views per image, without the 2 small multi-crop views that the "
+            "grid's other SimCLR runs add") in method
+    method = section(build(tmp_path / "two", *grid(0)), "method")
+    assert "two views per image" not in method
