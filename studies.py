@@ -523,7 +523,12 @@ def tau_discussion(d):
         text += f" Here the highest mean is at τ = {top['label']} ({top['mean']:.2f}%)"
         text += {"peak": f", an interior peak beyond noise at τ = {ordered_pts[k]['label'] if k is not None else ''}"
                  f": this agrees with the paper's shape.",
-                 "flat": ", but no pair of τ differs beyond noise: the grid cannot confirm the shape.",
+                 "flat": ", but no pair of τ differs beyond noise: the grid cannot confirm the shape."
+                 if len(seeded) == len(d.ranked) else
+                 ", but no pair of the τ with two or more seeds differs beyond noise, and "
+                 + ", ".join(s["label"] for s in d.ranked if fam.n(s["label"]) == 1)
+                 + (" has" if sum(fam.n(s["label"]) == 1 for s in d.ranked) == 1 else " have")
+                 + " one seed (indicative): the grid cannot confirm the shape yet.",
                  "mixed": "; only some pairs differ beyond noise, so the shape is partly confirmed: the paper's "
                           "intermediate optimum fits the pairs called, without an established peak.",
                  "rising": ": accuracy rises with τ here, unlike the paper.",
@@ -532,7 +537,7 @@ def tau_discussion(d):
     g = geometry_field(d)
     pts = sorted([s for s in d.summaries if is_number(s["setting"]) and s[f"unif_{g}"] and s["rank_z"]],
                  key=lambda s: s["setting"])
-    if pts:
+    if pts and max(pts, key=lambda s: mean_std(s[f"unif_{g}"])[0]) is pts[0]:  # its L_uniform is the highest
         lo = pts[0]
         text += (f" At the lowest τ ({lo['label']}) z is the least uniform of all ({mean_std(lo[f'unif_{g}'])[0]:.3f}) "
                  f"with an effective rank of {mean_std(lo['rank_z'])[0]:.1f}: in {budget(d)} the hard-negative "
@@ -752,11 +757,14 @@ def head_discussion(d):
         vs = [fam.verdict(s["label"], NO_HEAD) for s in heads]
         text += (" Here every head beats no head beyond noise (" if all(v == "above" for v in vs) else " Here (")
         text += ", ".join(f"{s['label']} {s['mean']:.2f}%" for s in heads) + f" against none {none['mean']:.2f}%)"
-        text += ", as in the paper" if all(v == "above" for v in vs) else ", not all beyond noise"
+        uncalled = any(v not in stats.CALLED + ("within",) for v in vs)
+        text += (", as in the paper" if all(v == "above" for v in vs) else
+                 ", not called yet (a setting with one seed)" if uncalled else ", not all beyond noise")
         gaps = [s["mean"] - mean_std(s["z"])[0] for s in heads if s["z"]]
         if gaps:
             text += (f"; and h beats z by {min(gaps):.1f}-{max(gaps):.1f} points, the paper's direction at a "
-                     "smaller size")
+                     "smaller size" + (" (the probe on z has one seed: indicative)"
+                                       if any(len(s["z"]) == 1 for s in heads if s["z"]) else ""))
         text += "."
     nb = [s for s in heads if s["setting"] == "bn"]
     if "nobn" in have and nb:
@@ -914,10 +922,13 @@ def method_discussion(d):
         text += f" Here {gap_text(fam, 'moco', 'simclr', 'MoCo', 'SimCLR')}."
     if "byol" in have:
         others = [k for k in have if k != "byol"]
-        below = all(fam.verdict("byol", k) == "below" for k in others)
+        verdicts = [fam.verdict("byol", k) for k in others]
+        below = all(v == "below" for v in verdicts)
+        uncalled = any(v not in stats.CALLED + ("within",) for v in verdicts)
         a = have["byol"]["ok"][0]["args"] if have["byol"]["ok"] else {}
         text += (f" BYOL ({have['byol']['mean']:.2f}%) is " + ("below both beyond noise" if below else
-                                                               "not below both beyond noise")
+                                                               "not called against the others (one seed)" if uncalled
+                                                               else "not below both beyond noise")
                  + f", at {budget(d)} with SimCLR's optimiser (lr {fmt_value(a.get('lr'))}, wd "
                  f"{fmt_value(a.get('wd'))}) and EMA {fmt_value(a.get('ema'))} → 1, far from the paper's recipe: a "
                  "likely reason is that its target network has few steps to improve on the random one it starts "

@@ -365,3 +365,35 @@ def test_method_study_on_two_views_says_its_simclr_is_not_the_default_run(tmp_pa
             "grid's other SimCLR runs add") in method
     method = section(build(tmp_path / "two", *grid(0)), "method")
     assert "two views per image" not in method
+
+
+def test_discussion_calls_nothing_on_one_seed_and_checks_its_uniformity_claim(tmp_path):
+    """The partial grid's Discussion: τ 1.0 (n=1) far below must not hide behind 'no pair differs';
+    a head or BYOL with one seed is 'not called', not 'not all beyond noise' / 'not below both';
+    'the lowest τ is the least uniform of all' only where its L_uniform is the highest."""
+    from test_report_figures import diag, write_diagnostics
+    runs, lines = tau_grid({0.05: 55.4, 0.1: 55.5})
+    runs.append(("tau1.0_s0", pre(0, 50.0, tau=1.0)))
+    lines.append(("tau", "tau1.0_s0"))
+    for i, d in enumerate(SPREAD):
+        runs.append((f"simclr_s{i}", pre(i, 55.5 + d)))
+        lines += [("method", f"simclr_s{i}"), ("head", f"simclr_s{i}")]
+    runs += [("byol_s0", pre(0, 50.0, method="byol")), ("none_s0", pre(0, 54.0, head="none"))]
+    lines += [("method", "byol_s0"), ("head", "none_s0")]
+    text = build(tmp_path, runs, lines)
+    disc = text.split("## Discussion")[1]
+    assert ("no pair of the τ with two or more seeds differs beyond noise, and 1.0 has one seed (indicative): the "
+            "grid cannot confirm the shape yet.") in disc
+    assert "BYOL (50.00%) is not called against the others (one seed)" in disc
+    assert "against none 54.00%), not called yet (a setting with one seed)" in disc
+    assert "least uniform of all" not in disc  # no diagnostics at all
+    # uniformity: the lowest τ is not the least uniform (0.1 is): no such sentence; then it is: said
+    root = tmp_path / "records"
+    for unif_05, expect in ((-3.0, False), (-1.0, True)):
+        for tau, u in ((0.05, unif_05), (0.1, -2.0)):
+            for i in range(3):
+                write_diagnostics(root / f"tau{tau}_s{i}", diag(40.0, 0.5, -1.0), diag(20.0, 0.5, u, dim=128))
+        out = tmp_path / f"out{expect}"
+        assert report.main([str(root), "--out", str(out)]) == 0
+        disc = (out / "REPORT.md").read_text().split("## Discussion")[1]
+        assert ("At the lowest τ (0.05) z is the least uniform of all" in disc) == expect
