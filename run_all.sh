@@ -244,9 +244,9 @@ step() {  # step DIR DONE_FILE COMMAND...: run COMMAND unless DONE_FILE is in DI
   local dir=$1 done_file=$2; shift 2
   if [ "$DRY" = 1 ]; then
     if [ "${COUNTED[$dir/$done_file]:-}" = run ]; then :  # listed above already
-    elif [ -e "$dir/$done_file" ]; then echo "  done: $dir/$done_file"; tally done "$dir" "$done_file"
     elif recorded "$(basename "$dir")" "$done_file"; then echo "  recorded: $RECORDS/$(basename "$dir")/$done_file"
-      tally recorded "$dir" "$done_file"
+      tally recorded "$dir" "$done_file"  # recorded first: a finished run dir whose records are copied is not "not yet copied"
+    elif [ -e "$dir/$done_file" ]; then echo "  done: $dir/$done_file"; tally done "$dir" "$done_file"
     else echo "  $*"; tally run "$dir" "$done_file"; fi
     COST=""; return 0
   fi

@@ -365,6 +365,15 @@ def test_dry_run_counts_what_the_records_hold(tmp_path):
     assert "10 script runs: 10 recorded in results/quick/runs, 0 to run" in done.stdout
     assert "nothing to run" in done.stdout and "timing" not in done.stdout  # no estimate of nothing
     assert sorted(os.listdir(records)) == sorted(names)  # and the dry run added nothing
+    # a finished run directory beside its copied records is recorded, not "records not yet copied"
+    (work / "runs" / "quick" / names[0]).mkdir(parents=True)
+    (work / "runs" / "quick" / names[0] / "linear_eval.json").write_text("{}")
+    again = run_all("--dry-run", "--quick", "--only", "tau", cwd=str(work))
+    assert "10 script runs: 10 recorded in results/quick/runs, 0 to run" in again.stdout
+    assert "not yet copied" not in again.stdout
+    shutil.rmtree(records / names[0])  # without its records: done here, records not yet copied
+    again = run_all("--dry-run", "--quick", "--only", "tau", cwd=str(work))
+    assert "1 done in runs/quick (records not yet copied)" in again.stdout
 
 
 @pytest.mark.slow  # a script run and a whole report
