@@ -28,6 +28,7 @@ ALPHA = 0.05  # family-wise error of one study's calls, and 1 − the confidence
 WORDS = {"above": "beyond noise", "below": "beyond noise", "within": "within noise",
          "indicative": "indicative only (n=1), not called", "no spread": "no seed spread, not called"}
 CALLED = ("above", "below")
+DECIDED = CALLED + ("within",)  # the verdicts the rule reached: not indicative, not without a spread
 
 
 def mean_sd_n(values):

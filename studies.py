@@ -41,6 +41,14 @@ class StudyData:
         """The settings with a linear top-1, highest mean first."""
         return sorted([s for s in self.summaries if s["lin"]], key=lambda s: -s["mean"])
 
+    def seeded(self):
+        """The settings of `ranked` with two or more seeds: the ones a ranking may rest on."""
+        return [s for s in self.ranked if self.family().n(s["label"]) >= 2]
+
+    def single(self):
+        """The settings of `ranked` with one seed: shown as indicative, never ranked."""
+        return [s for s in self.ranked if self.family().n(s["label"]) == 1]
+
     def family(self, field="lin"):
         """The stats.Family of `field`: every setting, the study's floor (linear top-1 only), each
         setting's own untrained copy (encoder study) and any extra group of its section."""
@@ -82,8 +90,8 @@ def winner_text(d):
     """Which setting is best: one that beats every other by the rule, else the settings tied with
     the highest mean. Single-seed settings are indicative and decide nothing."""
     key, fam = d.key, d.family()
-    seeded = [s for s in d.ranked if fam.n(s["label"]) >= 2]
-    single = [s for s in d.ranked if fam.n(s["label"]) == 1]
+    seeded = d.seeded()
+    single = d.single()
     listed = ", ".join(f"{name(key, s)} ({s['mean']:.2f}%, n=1)" for s in single)
     note = f" Single-seed settings are indicative only and decide no ranking: {listed}." if single else ""
     if not fam.df or len(seeded) < 2:
@@ -299,7 +307,7 @@ def aug_discussion(d):
         if "color" in have:
             text += f"; against colour alone: {gap_text(fam, 'crop_color', 'color')}"
         text += "."
-        text += agreement(v == "above" if v in stats.CALLED + ("within",) else None,
+        text += agreement(v == "above" if v in stats.DECIDED else None,
                           " This agrees with the paper: adding colour distortion to the crop is the step that matters.",
                           " This does not show the paper's gain at this budget.",
                           " One seed cannot say whether this agrees.")
@@ -311,9 +319,9 @@ def aug_discussion(d):
     return text
 
 
-def single_seed_text(d, fam, prefix=""):
+def single_seed_text(d, prefix=""):
     """'; one seed, indicative: τ = 0.2 (66.43%), …' for a summary line: shown, never ranked."""
-    single = [s for s in d.ranked if fam.n(s["label"]) == 1]
+    single = d.single()
     return ("; one seed, indicative: " + ", ".join(f"{prefix}{s['label']} ({s['mean']:.2f}%)" for s in single)
             if single else "")
 
@@ -322,7 +330,7 @@ def aug_summary(d):
     if not d.ranked:
         return None
     fam = d.family()
-    seeded = [s for s in d.ranked if fam.n(s["label"]) >= 2]
+    seeded = d.seeded()
     if not seeded:
         return None
     top = seeded[0]
@@ -336,7 +344,7 @@ def aug_summary(d):
                  "; every setting is above the random-init floor beyond noise")
     elif d.floor is not None:
         text += f"; the random-init floor has one seed ({fam.mean(FLOOR):.2f}%): against it, nothing is called"
-    return text + single_seed_text(d, fam) + "."
+    return text + single_seed_text(d) + "."
 
 
 # ----------------------------------------------------------------------------- encoder
@@ -509,7 +517,7 @@ def ordinal(n):
 
 def tau_discussion(d):
     fam = d.family()
-    seeded = [s for s in d.ranked if fam.n(s["label"]) >= 2]
+    seeded = d.seeded()
     text = ("**Temperature.** SimCLR (Table 5) finds, with ℓ2-normalised embeddings, an intermediate τ best "
             "(0.1 of 0.05-1 on ImageNet), worse both lower and higher. Wang & Liu (2021) explain why: a small τ "
             "concentrates the loss on the hardest negatives, which spreads the embedding more uniformly but makes "
@@ -526,8 +534,7 @@ def tau_discussion(d):
                  "flat": ", but no pair of τ differs beyond noise: the grid cannot confirm the shape."
                  if len(seeded) == len(d.ranked) else
                  ", but no pair of the τ with two or more seeds differs beyond noise, and "
-                 + ", ".join(s["label"] for s in d.ranked if fam.n(s["label"]) == 1)
-                 + (" has" if sum(fam.n(s["label"]) == 1 for s in d.ranked) == 1 else " have")
+                 + ", ".join(s["label"] for s in d.single()) + (" has" if len(d.single()) == 1 else " have")
                  + " one seed (indicative): the grid cannot confirm the shape yet.",
                  "mixed": "; only some pairs differ beyond noise, so the shape is partly confirmed: the paper's "
                           "intermediate optimum fits the pairs called, without an established peak.",
@@ -548,14 +555,14 @@ def tau_discussion(d):
 
 def tau_summary(d):
     fam = d.family()
-    seeded = [s for s in d.ranked if fam.n(s["label"]) >= 2]
+    seeded = d.seeded()
     if len(seeded) < 2:
         return None
     top, low = seeded[0], seeded[-1]
     among = " of the τ with two or more seeds" if len(seeded) < len(d.ranked) else ""
     return (f"**Temperature τ**: accuracy is highest at τ = {top['label']} ({top['mean']:.2f}%) and lowest at "
             f"τ = {low['label']} ({low['mean']:.2f}%){among}, {said_way(fam.verdict(top['label'], low['label']))}"
-            + single_seed_text(d, fam, "τ = ") + "; see the shape across all pairs in its section.")
+            + single_seed_text(d, "τ = ") + "; see the shape across all pairs in its section.")
 
 
 # ----------------------------------------------------------------------------- bs, bs_steps
@@ -757,7 +764,7 @@ def head_discussion(d):
         vs = [fam.verdict(s["label"], NO_HEAD) for s in heads]
         text += (" Here every head beats no head beyond noise (" if all(v == "above" for v in vs) else " Here (")
         text += ", ".join(f"{s['label']} {s['mean']:.2f}%" for s in heads) + f" against none {none['mean']:.2f}%)"
-        uncalled = any(v not in stats.CALLED + ("within",) for v in vs)
+        uncalled = any(v not in stats.DECIDED for v in vs)
         text += (", as in the paper" if all(v == "above" for v in vs) else
                  ", not called yet (a setting with one seed)" if uncalled else ", not all beyond noise")
         gaps = [s["mean"] - mean_std(s["z"])[0] for s in heads if s["z"]]
@@ -924,7 +931,7 @@ def method_discussion(d):
         others = [k for k in have if k != "byol"]
         verdicts = [fam.verdict("byol", k) for k in others]
         below = all(v == "below" for v in verdicts)
-        uncalled = any(v not in stats.CALLED + ("within",) for v in verdicts)
+        uncalled = any(v not in stats.DECIDED for v in verdicts)
         a = have["byol"]["ok"][0]["args"] if have["byol"]["ok"] else {}
         text += (f" BYOL ({have['byol']['mean']:.2f}%) is " + ("below both beyond noise" if below else
                                                                "not called against the others (one seed)" if uncalled
@@ -973,8 +980,8 @@ def fraction_discussion(d):
     fam = d.family()
     text = ("**Pre-training data" + (" at equal steps" if d.spec.equal_steps else "") + ".** The papers pre-train on "
             "all of ImageNet; more unlabelled data is generally expected to help, given enough steps to use it.")
-    seeded = [s for s in d.ranked if fam.n(s["label"]) >= 2]
-    single = [s for s in d.ranked if fam.n(s["label"]) == 1]
+    seeded = d.seeded()
+    single = d.single()
     if single and len(seeded) < 2:
         text += (" Here the settings other than the default have one seed (indicative): "
                  + ", ".join(f"{s['label']}: {s['mean']:.2f}%" for s in d.ranked) + "; no conclusion is drawn.")
