@@ -62,6 +62,17 @@ def test_default_run_table_gives_the_whole_commands_wall_time(tmp_path):
     assert "| quick | 3 min | 60 | 100 (2) | 68.50 (n = 1) | +15.50 | n/a | 1 |" in text
 
 
+def test_default_run_alone_gets_no_empty_budget_table(tmp_path):
+    """`--default-run --minutes` (no budgets) records only the recipe's own runs: TTA.md then has
+    no budget table with a header and no rows, and its text starts with the default run's."""
+    out = str(tmp_path)
+    write_run(out, "quick_default_s0", 67.0, seconds=(70.0, 70.0), step=1092, wall=150.0)
+    write_run(out, "floor_quicknet_s0", 53.0, seconds=None)
+    text = tta.table(out)
+    assert "| recipe | budget |" not in text and text.startswith("The quick recipe's own run")
+    assert "| pretrain.py --recipe quick | 2 (1092) | 140 | 150 (150) | 67.00 (n = 1) | +14.00 | n/a | 1 |" in text
+
+
 @pytest.mark.slow
 def test_measure_records_every_run_once(tiny_data, tmp_path, capsys):
     """Both recipes end to end on the tiny data: a budget of 0.02 min becomes a number of steps
@@ -122,3 +133,14 @@ def test_recipe_quick_sets_the_defaults_and_flags_on_the_command_line_win():
     c = pretrain.build_parser().parse_args([])
     assert (c.encoder, c.tau, c.aug, c.small_crops, c.epochs) == ("resnet18", None, "simclr", 0, 500)
     assert tta.RECIPES["quick"][0] == ["--recipe", "quick"] and tta.RECIPES["quick"][1] == quick["encoder"]
+
+
+@pytest.mark.parametrize("out", ["tta", "tta_rerun"])
+def test_committed_tables_rebuild_from_their_records(tmp_path, out):
+    """results/tta*/TTA.md (quoted by the README) is what `--table-only` makes of the committed
+    records, byte for byte: no number in it was typed by hand."""
+    import shutil
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results", out)
+    shutil.copytree(os.path.join(src, "runs"), os.path.join(tmp_path, "runs"))
+    tta.table(str(tmp_path))
+    assert open(os.path.join(tmp_path, "TTA.md")).read() == open(os.path.join(src, "TTA.md")).read()
