@@ -150,6 +150,22 @@ def seeded_by_setting(d, fam):
     return sorted([s for s in d.summaries if s["lin"] and fam.n(s["label"]) >= 2 and is_number(s["setting"])],
                   key=lambda s: s["setting"])
 
+def indicative_series(d, fam, key_words):
+    """For a numeric study where fewer than two settings have seeds: the means along the setting,
+    the single-seed ones marked, and their direction (the means only: nothing is called). None
+    when fewer than two settings have a mean. key_words: how the setting is named ('bs = ')."""
+    pts = sorted([s for s in d.summaries if s["lin"] and is_number(s["setting"])], key=lambda s: s["setting"])
+    if len(pts) < 2 or len(seeded_by_setting(d, fam)) >= 2:
+        return None
+    means = [s["mean"] for s in pts]
+    way = ("the means rise" if all(b > a for a, b in zip(means, means[1:])) else
+           "the means fall" if all(b < a for a, b in zip(means, means[1:])) else "the means move both ways")
+    series = ", ".join(f"{key_words}{s['label']}: {s['mean']:.2f}% (n={fam.n(s['label'])})" for s in pts)
+    direction = {"the means rise": "rising", "the means fall": "falling"}.get(way)
+    return direction, (f"Here, indicative only (fewer than two settings have two or more seeds, so nothing is "
+                       f"called): {series}; {way} from {key_words}{pts[0]['label']} to {key_words}{pts[-1]['label']}")
+
+
 def shape(points, fam):
     """The shape of a series over a numeric setting, from every pair the family calls:
     ('flat', None), ('rising', None), ('falling', None), ('peak', k), ('dip', k) or ('mixed', None).
@@ -324,6 +340,13 @@ def single_seed_text(d, prefix=""):
     single = d.single()
     return ("; one seed, indicative: " + ", ".join(f"{prefix}{s['label']} ({s['mean']:.2f}%)" for s in single)
             if single else "")
+
+
+def single_seed_sentence(d, prefix=""):
+    """' One seed, indicative: k = 32 (63.44%).' for a Discussion paragraph whose trend is read
+    from the seeded settings only; empty when every setting has seeds."""
+    return (" One seed, indicative: " + ", ".join(f"{prefix}{s['label']} ({s['mean']:.2f}%)" for s in d.single()) + "."
+            if d.single() else "")
 
 
 def aug_summary(d):
@@ -613,6 +636,15 @@ def bs_discussion(d):
                              "steps, which at this short budget is the likely reason." if kind == "falling" else
                              "the paper's gain is not reproduced at equal epochs, where the smaller batch takes more "
                              "steps." if kind != "rising" else "consistent with the paper."))
+        text += single_seed_sentence(d, "bs = ")
+    elif indicative_series(d, fam, "bs = "):
+        direction, series = indicative_series(d, fam, "bs = ")
+        text += " " + series + ({"rising": ", the paper's direction, if seeds confirm it"
+                                 + ("; at equal steps the larger batch also sees more images." if d.spec.equal_steps
+                                    else "."),
+                                 "falling": ", the opposite of the paper's direction, if seeds confirm it"
+                                 + ("; at equal epochs the small batch also takes more steps." if not d.spec.equal_steps
+                                    else ".")}.get(direction, "."))
     return text
 
 
@@ -621,11 +653,24 @@ def bs_trend(d):
     fam = d.family()
     seeded = seeded_by_setting(d, fam)
     if len(seeded) < 2:
-        return None
+        return indicative_trend(d, fam)
     kind, _ = shape(seeded, fam)
     lo, hi = seeded[0], seeded[-1]
     word = TREND.get(kind, "has no single direction beyond noise")
-    return f"from {lo['label']} to {hi['label']} accuracy {word} ({lo['mean']:.2f}% → {hi['mean']:.2f}%)"
+    return (f"from {lo['label']} to {hi['label']} accuracy {word} ({lo['mean']:.2f}% → {hi['mean']:.2f}%"
+            f"{single_seed_text(d, 'bs = ')})")
+
+
+def indicative_trend(d, fam, key_words=""):
+    """bs_trend's words for a study with fewer than two seeded settings: where the means go, marked
+    indicative (nothing called); None with fewer than two settings."""
+    found = indicative_series(d, fam, key_words)
+    if found is None:
+        return None
+    pts = sorted([s for s in d.summaries if s["lin"] and is_number(s["setting"])], key=lambda s: s["setting"])
+    way = {"rising": "the means rise", "falling": "the means fall"}.get(found[0], "the means move both ways")
+    return (f"from {key_words}{pts[0]['label']} to {key_words}{pts[-1]['label']} {way} ({pts[0]['mean']:.2f}% → "
+            f"{pts[-1]['mean']:.2f}%; indicative: single-seed settings, nothing called)")
 
 
 def bs_summary(d):
@@ -671,6 +716,13 @@ def negatives_discussion(d):
                     "rising": "rises beyond noise: fewer negatives help here, unlike the papers.",
                     "flat": f"is flat within noise: at {budget(d)} the number of negatives is not what limits the "
                             "representation."}.get(kind, "has no single direction beyond noise."))
+        text += single_seed_sentence(d, "k = ")
+    elif indicative_series(d, fam, "k = "):
+        direction, series = indicative_series(d, fam, "k = ")
+        text += " " + series + ({"falling": " (fewer negatives, lower means): the papers' direction, if seeds "
+                                            "confirm it.",
+                                 "rising": " (fewer negatives, higher means): against the papers' direction, if seeds "
+                                           "confirm it."}.get(direction, "."))
     return text
 
 
@@ -678,11 +730,13 @@ def negatives_summary(d):
     fam = d.family()
     seeded = seeded_by_setting(d, fam)
     if len(seeded) < 2:
-        return None
+        trend = indicative_trend(d, fam, "k = ")
+        return f"**Negatives alone** (fixed batch, steps, lr; k groups): {trend}." if trend else None
     kind, _ = shape(seeded, fam)
     return (f"**Negatives alone** (fixed batch, steps, lr; k groups): from {negatives_per_anchor(seeded[0])} to "
             f"{negatives_per_anchor(seeded[-1])} negatives per anchor accuracy "
-            + TREND.get(kind, "has no single direction") + f" ({seeded[0]['mean']:.2f}% → {seeded[-1]['mean']:.2f}%).")
+            + TREND.get(kind, "has no single direction") + f" ({seeded[0]['mean']:.2f}% → {seeded[-1]['mean']:.2f}%"
+            + single_seed_text(d, "k = ") + ").")
 
 
 # ----------------------------------------------------------------------------- head

@@ -397,3 +397,68 @@ def test_discussion_calls_nothing_on_one_seed_and_checks_its_uniformity_claim(tm
         assert report.main([str(root), "--out", str(out)]) == 0
         disc = (out / "REPORT.md").read_text().split("## Discussion")[1]
         assert ("At the lowest τ (0.05) z is the least uniform of all" in disc) == expect
+
+
+def test_discussion_describes_single_seed_series_as_indicative_without_calling_them(tmp_path):
+    """A partial grid: the default (bs 128, k = 1) has three seeds, the other batch sizes and
+    negative groups one. The bs and negatives paragraphs of the Discussion say where the means
+    point and against which paper direction, marked indicative, instead of saying nothing; a
+    series whose means move both ways gets no direction."""
+    runs, lines = [], []
+    for i, d in enumerate(SPREAD):
+        runs.append((f"default_s{i}", pre(i, 55.0 + d, bs=128)))
+        lines += [("bs", f"default_s{i}"), ("negatives", f"default_s{i}"), ("bs_steps", f"default_s{i}")]
+    for bs, m in ((64, 55.4), (256, 54.1), (512, 51.0)):
+        runs.append((f"bs{bs}_s0", pre(0, m, bs=bs)))
+        lines.append(("bs", f"bs{bs}_s0"))
+    for k, m in ((2, 54.8), (8, 53.5)):
+        runs.append((f"neg{k}_s0", pre(0, m, bs=128, neg_groups=k)))
+        lines.append(("negatives", f"neg{k}_s0"))
+    for bs, m in ((64, 55.6), (256, 56.0)):  # not monotone: 55.6, 55.0, 56.0
+        runs.append((f"st{bs}_s0", pre(0, m, bs=bs, steps=60)))
+        lines.append(("bs_steps", f"st{bs}_s0"))
+    text = build(tmp_path, runs, lines)
+    disc = text.split("## Discussion")[1]
+    bs = disc.split("**Batch size at equal epochs.**")[1].split("\n\n")[0]
+    assert ("Here, indicative only (fewer than two settings have two or more seeds, so nothing is called): "
+            "bs = 64: 55.40% (n=1), bs = 128: 55.00% (n=3), bs = 256: 54.10% (n=1), bs = 512: 51.00% (n=1); "
+            "the means fall from bs = 64 to bs = 512, the opposite of the paper's direction, if seeds confirm it; "
+            "at equal epochs the small batch also takes more steps.") in bs
+    neg = disc.split("**Negatives.**")[1].split("\n\n")[0]
+    assert "k = 1: 55.00% (n=3), k = 2: 54.80% (n=1), k = 8: 53.50% (n=1); the means fall from k = 1 to k = 8" in neg
+    assert "(fewer negatives, lower means): the papers' direction, if seeds confirm it." in neg
+    steps = disc.split("**Batch size at equal steps.**")[1].split("\n\n")[0]
+    assert "the means move both ways from bs = 64 to bs = 256." in steps and "direction" not in steps
+    assert "beyond noise" not in bs + neg + steps
+    summary = text.split("## Summary")[1].split("## The runs")[0]
+    assert ("- **Batch size**: at equal epochs from 64 to 512 the means fall (55.40% → 51.00%; indicative: "
+            "single-seed settings, nothing called), confounded with the number of steps; at equal steps from 64 to "
+            "256 the means move both ways (55.60% → 56.00%; indicative") in summary
+    assert ("- **Negatives alone** (fixed batch, steps, lr; k groups): from k = 1 to k = 8 the means fall "
+            "(55.00% → 53.50%; indicative: single-seed settings, nothing called).\n") in summary
+
+
+def test_a_trend_read_from_seeded_settings_names_the_single_seed_ones_beside_it(tmp_path):
+    """bs 64, 128, 256 and k = 1, 2, 8 have seeds, bs 512 and k = 32 one: the trend in the summary
+    and the Discussion is read from the seeded ones and may not hide the single-seed settings (the
+    lowest means here), which are listed as indicative."""
+    runs, lines = [], []
+    for i, d in enumerate(SPREAD):
+        runs.append((f"default_s{i}", pre(i, 55.0 + d, bs=128)))
+        lines += [("bs", f"default_s{i}"), ("negatives", f"default_s{i}")]
+        for bs, m in ((64, 55.1), (256, 54.9)):
+            runs.append((f"bs{bs}_s{i}", pre(i, m + d, bs=bs)))
+            lines.append(("bs", f"bs{bs}_s{i}"))
+        for k, m in ((2, 54.0), (8, 52.0)):
+            runs.append((f"neg{k}_s{i}", pre(i, m + d, bs=128, neg_groups=k)))
+            lines.append(("negatives", f"neg{k}_s{i}"))
+    runs += [("bs512_s0", pre(0, 50.0, bs=512)), ("neg32_s0", pre(0, 49.0, bs=128, neg_groups=32))]
+    lines += [("bs", "bs512_s0"), ("negatives", "neg32_s0")]
+    text = build(tmp_path, runs, lines)
+    summary = text.split("## Summary")[1].split("## The runs")[0]
+    assert "at equal epochs from 64 to 256 accuracy is flat within noise (55.10% → 54.90%; one seed, indicative: " \
+           "bs = 512 (50.00%))" in summary
+    assert "accuracy falls beyond noise (55.00% → 52.00%; one seed, indicative: k = 32 (49.00%))." in summary
+    disc = text.split("## Discussion")[1]
+    assert "where the smaller batch takes more steps. One seed, indicative: bs = 512 (50.00%)." in disc
+    assert "fewer negatives hurt, as the papers say. One seed, indicative: k = 32 (49.00%)." in disc
