@@ -843,7 +843,7 @@ def head_summary(d):
     heads = [s for k, s in have.items() if k != NO_HEAD]
     return ("**Projection head**: " + ", ".join(f"{s['label']} {s['mean']:.2f}%" for s in heads)
             + f" against no head {have[NO_HEAD]['mean']:.2f}% ("
-            + "; ".join(f"{s['label']}: {said_way(fam.verdict(s['label'], NO_HEAD))}" for s in heads)
+            + "; ".join(f"{s['label']} against no head: {said_way(fam.verdict(s['label'], NO_HEAD))}" for s in heads)
             + "); BN or not in the head: " + (said(fam.verdict("bn", "nobn")) if "bn" in have and "nobn" in have
                                               else "not run") + ".")
 

@@ -462,3 +462,16 @@ def test_a_trend_read_from_seeded_settings_names_the_single_seed_ones_beside_it(
     disc = text.split("## Discussion")[1]
     assert "where the smaller batch takes more steps. One seed, indicative: bs = 512 (50.00%)." in disc
     assert "fewer negatives hurt, as the papers say. One seed, indicative: k = 32 (49.00%)." in disc
+
+
+def test_head_summary_names_each_comparison_it_reports(tmp_path):
+    """The head line gives each head against no head and BN against no BN, each named, so a verdict
+    about a comparison with a single-seed side is not read as the head having one seed."""
+    runs, lines = [], []
+    for i, d in enumerate(SPREAD):
+        for head, m in (("bn", 55.0), ("nobn", 54.9), ("none", 52.0)):
+            runs.append((f"{head}_s{i}", pre(i, m + d, head=head)))
+            lines.append(("head", f"{head}_s{i}"))
+    summary = build(tmp_path, runs, lines).split("## Summary")[1].split("## The runs")[0]
+    assert ("- **Projection head**: bn 55.00%, nobn 54.90% against no head 52.00% (bn against no head: above, "
+            "beyond noise; nobn against no head: above, beyond noise); BN or not in the head: within noise.") in summary
