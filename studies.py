@@ -358,12 +358,14 @@ def aug_summary(d):
         return None
     top = seeded[0]
     tied = [s["label"] for s in seeded[1:] if fam.verdict(top["label"], s["label"]) == "within"]
-    text = (f"**Augmentations**: highest mean {top['label']} ({top['mean']:.2f}%"
+    text = (f"**Augmentations**: highest mean `{top['label']}` ({top['mean']:.2f}%"
             + (", of the settings with two or more seeds" if len(seeded) < len(d.ranked) else "")
-            + f"); within noise of it: {', '.join(tied) or 'none'}")
-    if d.floor is not None and fam.n(FLOOR) >= 2:
+            + "); " + (f"within noise of it: {', '.join(f'`{x}`' for x in tied)}" if tied else
+                       "every other preset with seeds is below it beyond noise"))
+    if d.floor is not None and fam.n(FLOOR) >= 2:  # preset names in backticks: `none` is one of them
         at_floor = [s["label"] for s in seeded if fam.verdict(s["label"], FLOOR) in ("within", "below")]
-        text += (f"; not above the random-init floor beyond noise: {', '.join(at_floor)}" if at_floor else
+        text += (f"; not above the random-init floor beyond noise: {', '.join(f'`{x}`' for x in at_floor)}"
+                 if at_floor else
                  "; every setting is above the random-init floor beyond noise")
     elif d.floor is not None:
         text += f"; the random-init floor has one seed ({fam.mean(FLOOR):.2f}%): against it, nothing is called"
@@ -470,9 +472,14 @@ def encoder_summary(d):
         return None
     gains = sorted([s for s in d.ranked if s["floor"]], key=lambda s: -(s["mean"] - mean_std(s["floor"])[0]))
     single = [s["label"] for s in d.ranked if fam.n(s["label"]) == 1]
-    return (f"**Base encoder**: {'; '.join(parts)}: first by raw accuracy {d.ranked[0]['label']}, by gain over its "
-            f"own floor {gains[0]['label']}" + (f"; with one seed of {', '.join(single)} neither order is established."
-                                                 if single else "."))
+    if single:
+        return (f"**Base encoder**: {'; '.join(parts)}: first by raw accuracy {d.ranked[0]['label']}, by gain over "
+                f"its own floor {gains[0]['label']}; with one seed of {', '.join(single)} neither order is established.")
+    raw = fam.verdict(d.ranked[0]["label"], d.ranked[1]["label"])
+    gain = gain_verdict(fam, gains[0], gains[1]) if len(gains) > 1 else "indicative"
+    return (f"**Base encoder**: {'; '.join(parts)}: first by raw accuracy {d.ranked[0]['label']} ({said(raw)} of "
+            f"{d.ranked[1]['label']}), by gain over its own floor {gains[0]['label']} ({said(gain)} of "
+            f"{gains[1]['label'] if len(gains) > 1 else 'the others'}).")
 
 
 # ----------------------------------------------------------------------------- tau
@@ -562,7 +569,8 @@ def tau_discussion(d):
                  "mixed": "; only some pairs differ beyond noise, so the shape is partly confirmed: the paper's "
                           "intermediate optimum fits the pairs called, without an established peak.",
                  "rising": ": accuracy rises with τ here, unlike the paper.",
-                 "falling": ": accuracy falls as τ grows here, as the low-τ side of the paper's curve.",
+                 "falling": ": accuracy falls as τ grows here, as the paper finds above its optimum; the drop it "
+                            "also finds below the optimum does not show beyond noise here.",
                  "dip": ": an interior dip, unlike the paper."}.get(kind, ".")
     g = geometry_field(d)
     pts = sorted([s for s in d.summaries if is_number(s["setting"]) and s[f"unif_{g}"] and s["rank_z"]],
@@ -583,9 +591,16 @@ def tau_summary(d):
         return None
     top, low = seeded[0], seeded[-1]
     among = " of the τ with two or more seeds" if len(seeded) < len(d.ranked) else ""
+    verdict = fam.verdict(top["label"], low["label"])
+    pair = "the highest above the lowest, beyond noise" if verdict == "above" else f"the two {said(verdict)}"
+    kind, k = shape(seeded_by_setting(d, fam), fam)
+    trend = {"falling": "it falls as τ grows", "rising": "it rises with τ", "flat": "flat within noise",
+             "peak": f"an interior peak at τ = {seeded_by_setting(d, fam)[k]['label'] if k is not None else ''}",
+             "dip": f"an interior dip at τ = {seeded_by_setting(d, fam)[k]['label'] if k is not None else ''}"
+             }.get(kind, "no single shape")
     return (f"**Temperature τ**: accuracy is highest at τ = {top['label']} ({top['mean']:.2f}%) and lowest at "
-            f"τ = {low['label']} ({low['mean']:.2f}%){among}, {said_way(fam.verdict(top['label'], low['label']))}"
-            + single_seed_text(d, "τ = ") + "; see the shape across all pairs in its section.")
+            f"τ = {low['label']} ({low['mean']:.2f}%){among}, {pair}; across all pairs by the rule: {trend}"
+            + single_seed_text(d, "τ = ") + " (the shape in its section).")
 
 
 # ----------------------------------------------------------------------------- bs, bs_steps
@@ -820,7 +835,9 @@ def head_discussion(d):
         text += ", ".join(f"{s['label']} {s['mean']:.2f}%" for s in heads) + f" against none {none['mean']:.2f}%)"
         uncalled = any(v not in stats.DECIDED for v in vs)
         text += (", as in the paper" if all(v == "above" for v in vs) else
-                 ", not called yet (a setting with one seed)" if uncalled else ", not all beyond noise")
+                 ", not called yet (a setting with one seed)" if uncalled else
+                 ", each head within noise of none: unlike the paper, leaving the head out costs the probe on h "
+                 "nothing beyond noise at this budget" if all(v == "within" for v in vs) else ", not all beyond noise")
         gaps = [s["mean"] - mean_std(s["z"])[0] for s in heads if s["z"]]
         if gaps:
             text += (f"; and h beats z by {min(gaps):.1f}-{max(gaps):.1f} points, the paper's direction at a "
