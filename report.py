@@ -234,6 +234,8 @@ def label_section(runs, fig_dir, floor, default_run):
     table = label_table(runs)
     fractions = sorted({f for f, _ in table})
     fam = st.label_family(table)
+    if not fractions:  # rows in studies.tsv, no run recorded yet: no table without columns
+        return ["No run of this study has finished yet.", ""]
     lines = ["| classifier | " + " | ".join(f"{100 * f:g}% of labels" for f in fractions) + " |",
              "|---|" + "---|" * len(fractions)]
     for kind in LABEL_KINDS:

@@ -451,6 +451,12 @@ def encoder_discussion(d):
             f"{s['label']} {s['mean'] - mean_std(s['floor'])[0]:+.2f}" for s in rows) + " points"
         single = [s["label"] for s in rows if fam.n(s["label"]) == 1]
         text += (f" ({', '.join(single)} one seed: indicative)" if single else "") + "."
+        gains = sorted(rows, key=lambda s: -(s["mean"] - mean_std(s["floor"])[0]))
+        if len(gains) >= 2 and not single:
+            v = gain_verdict(fam, gains[0], gains[1])
+            text += (f" By the rule the two largest gains ({gains[0]['label']}, {gains[1]['label']}) are "
+                     + {"within": "within noise of each other.", "above": f"apart beyond noise ({gains[0]['label']} "
+                        "gains more)."}.get(v, f"not called ({said(v)}).") )
     mins = [f"{s['label']} {np.mean(s['minutes']):.2f}" for s in d.summaries if s["minutes"]]
     if mins:
         text += f" Minutes a run at {budget(d)}: {', '.join(mins)}."

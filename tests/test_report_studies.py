@@ -507,6 +507,19 @@ def test_encoder_summary_gives_the_verdict_of_each_order(tmp_path):
         runs.append((f"rand_quick_s{i}", dict(script="linear_eval", args=dict(PROBE, encoder="quicknet", seed=i),
                                               top1=42.3 + d, kind="random-init")))
     lines = [("encoder", n) for n, _ in runs]
-    summary = build(tmp_path, runs, lines).split("## Summary")[1].split("## The runs")[0]
+    text = build(tmp_path, runs, lines)
+    summary = text.split("## Summary")[1].split("## The runs")[0]
     assert ("first by raw accuracy quicknet (beyond noise of convnet), by gain over its own floor convnet (within "
             "noise of quicknet).") in summary
+    disc = text.split("## Discussion")[1]
+    assert "By the rule the two largest gains (convnet, quicknet) are within noise of each other." in disc
+
+
+def test_a_label_study_with_no_finished_run_prints_no_empty_table(tmp_path):
+    """A grid in progress lists label runs in studies.tsv before any of them is recorded: the
+    section says so instead of printing a table header without columns."""
+    runs, lines = tau_grid({0.1: 55.5, 0.5: 54.2})
+    lines += [("label", "label_supervised_lf0.01_e1000_s0"), ("label", "label_linear_lf0.01_e3000_s0")]
+    label = section(build(tmp_path, runs, lines), "label")
+    assert "No run of this study has finished yet." in label
+    assert "| classifier |" not in label
