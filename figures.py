@@ -31,12 +31,13 @@ def interval(values, family=None, name=None):
 
 
 def plot_dots(summaries, key, title, path, floor=None, series=(("lin", "linear probe on h"),), same_as_h=(),
-              ylabel="linear top-1 (%)", families=None):
+              ylabel="linear top-1 (%)", families=None, ticks=None):
     """A dot plot: per setting and series, each seed a small dot and the mean with its 95% CI (the
     study's pooled spread: `families`, {field: stats.Family}; mean ± std without one), on an axis zoomed to the data; the
     random-init floor (mean and its interval) as a grey band, each setting's own floor (encoder
     study) as a short black mark, and 'n=1' beside a single-seed mean. Labels sit in a legend
-    below the axes, so none covers a point."""
+    below the axes, so none covers a point. ticks: {setting: tick label} where the setting's own
+    name says too little (the negatives study's k, given with its negatives per anchor)."""
     plt = pyplot()
     done = [s for s in summaries if s[series[0][0]]]
     width = 0.8 / len(series)
@@ -79,7 +80,8 @@ def plot_dots(summaries, key, title, path, floor=None, series=(("lin", "linear p
         ax.axhline(m, color="black", linestyle="--", linewidth=1,
                    label=f"random-init floor ({floor_text(floor)}; band: its 95% CI)")
         ys += [lo, hi]
-    ax.set_xticks(range(len(done)), [s["label"] for s in done], rotation=20 if len(done) > 4 else 0)
+    ax.set_xticks(range(len(done)), [(ticks or {}).get(s["setting"], s["label"]) for s in done],
+                  rotation=20 if len(done) > 4 and not ticks else 0)
     ax.set_xlim(-0.5, len(done) - 0.5)
     ax.set_xlabel(key)
     ax.set_ylabel(ylabel)

@@ -549,9 +549,12 @@ def study_section(d, default_names, floors, fig_dir):
     if any(s["lin"] for s in summaries):
         series = (("lin", "linear probe on h"), ("z", "probe on z")) if study == "head" else \
             (("lin", "linear probe on h"),)
-        plot_dots(summaries, key, f"{study}: linear probe top-1", os.path.join(fig_dir, f"{study}_linear_top1.png"),
+        ticks = {s["setting"]: f"{s['label']}\n({st.negatives_per_anchor(s)} negatives)" for s in summaries
+                 if st.negatives_per_anchor(s) is not None} if study == "negatives" else None
+        plot_dots(summaries, key + (" k (negatives per anchor: 2·bs/k − 2)" if ticks else ""),
+                  f"{study}: linear probe top-1", os.path.join(fig_dir, f"{study}_linear_top1.png"),
                   d.floor, series, same_as_h=(st.NO_HEAD,) if study == "head" else (),
-                  families={f: d.family(f) for f, _ in series})
+                  families={f: d.family(f) for f, _ in series}, ticks=ticks)
         lines += [f"![{study}: linear top-1](figures/{study}_linear_top1.png)", ""]
     if any(r["metrics"] for r in members):
         x = "step" if d.spec.equal_steps and all("step" in m for r in members for m in r["metrics"]) else "epoch"

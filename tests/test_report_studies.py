@@ -523,3 +523,17 @@ def test_a_label_study_with_no_finished_run_prints_no_empty_table(tmp_path):
     label = section(build(tmp_path, runs, lines), "label")
     assert "No run of this study has finished yet." in label
     assert "| classifier |" not in label
+
+
+def test_negatives_figure_names_the_negatives_per_anchor_of_each_k(tmp_path, drawn):
+    """k alone says little: the dot plot's ticks give each k its negatives per anchor (2·bs/k − 2)."""
+    runs, lines = [], []
+    for i, d in enumerate(SPREAD):
+        runs.append((f"default_s{i}", pre(i, 55.0 + d, bs=128)))
+        lines.append(("negatives", f"default_s{i}"))
+        runs.append((f"neg8_s{i}", pre(i, 53.0 + d, bs=128, neg_groups=8)))
+        lines.append(("negatives", f"neg8_s{i}"))
+    build(tmp_path, runs, lines)
+    ax = next(f.axes[0] for f in drawn if f.axes and f.axes[0].get_title() == "negatives: linear probe top-1")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1\n(254 negatives)", "8\n(30 negatives)"]
+    assert ax.get_xlabel() == "neg_groups k (negatives per anchor: 2·bs/k − 2)"
