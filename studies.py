@@ -150,19 +150,22 @@ def seeded_by_setting(d, fam):
     return sorted([s for s in d.summaries if s["lin"] and fam.n(s["label"]) >= 2 and is_number(s["setting"])],
                   key=lambda s: s["setting"])
 
+MEANS_WAY = {"rising": "the means rise", "falling": "the means fall", None: "the means move both ways"}
+
+
 def indicative_series(d, fam, key_words):
     """For a numeric study where fewer than two settings have seeds: the means along the setting,
-    the single-seed ones marked, and their direction (the means only: nothing is called). None
-    when fewer than two settings have a mean. key_words: how the setting is named ('bs = ')."""
+    the single-seed ones marked, and their direction (the means only: nothing is called), as
+    (direction, the settings in order, sentence). None when fewer than two settings have a mean. key_words: how the setting is named ('bs = ')."""
     pts = sorted([s for s in d.summaries if s["lin"] and is_number(s["setting"])], key=lambda s: s["setting"])
     if len(pts) < 2 or len(seeded_by_setting(d, fam)) >= 2:
         return None
     means = [s["mean"] for s in pts]
-    way = ("the means rise" if all(b > a for a, b in zip(means, means[1:])) else
-           "the means fall" if all(b < a for a, b in zip(means, means[1:])) else "the means move both ways")
+    direction = ("rising" if all(b > a for a, b in zip(means, means[1:])) else
+                 "falling" if all(b < a for a, b in zip(means, means[1:])) else None)
+    way = MEANS_WAY[direction]
     series = ", ".join(f"{key_words}{s['label']}: {s['mean']:.2f}% (n={fam.n(s['label'])})" for s in pts)
-    direction = {"the means rise": "rising", "the means fall": "falling"}.get(way)
-    return direction, (f"Here, indicative only (fewer than two settings have two or more seeds, so nothing is "
+    return direction, pts, (f"Here, indicative only (fewer than two settings have two or more seeds, so nothing is "
                        f"called): {series}; {way} from {key_words}{pts[0]['label']} to {key_words}{pts[-1]['label']}")
 
 
@@ -335,18 +338,22 @@ def aug_discussion(d):
     return text
 
 
+def single_seed_list(d, prefix=""):
+    """'τ = 0.2 (66.43%), …': the single-seed settings, or '' when every setting has seeds."""
+    return ", ".join(f"{prefix}{s['label']} ({s['mean']:.2f}%)" for s in d.single())
+
+
 def single_seed_text(d, prefix=""):
     """'; one seed, indicative: τ = 0.2 (66.43%), …' for a summary line: shown, never ranked."""
-    single = d.single()
-    return ("; one seed, indicative: " + ", ".join(f"{prefix}{s['label']} ({s['mean']:.2f}%)" for s in single)
-            if single else "")
+    listed = single_seed_list(d, prefix)
+    return f"; one seed, indicative: {listed}" if listed else ""
 
 
 def single_seed_sentence(d, prefix=""):
     """' One seed, indicative: k = 32 (63.44%).' for a Discussion paragraph whose trend is read
     from the seeded settings only; empty when every setting has seeds."""
-    return (" One seed, indicative: " + ", ".join(f"{prefix}{s['label']} ({s['mean']:.2f}%)" for s in d.single()) + "."
-            if d.single() else "")
+    listed = single_seed_list(d, prefix)
+    return f" One seed, indicative: {listed}." if listed else ""
 
 
 def aug_summary(d):
@@ -599,11 +606,11 @@ def tau_summary(d):
     among = " of the τ with two or more seeds" if len(seeded) < len(d.ranked) else ""
     verdict = fam.verdict(top["label"], low["label"])
     pair = "the highest above the lowest, beyond noise" if verdict == "above" else f"the two {said(verdict)}"
-    kind, k = shape(seeded_by_setting(d, fam), fam)
+    series = seeded_by_setting(d, fam)
+    kind, k = shape(series, fam)
+    at = series[k]["label"] if k is not None else ""
     trend = {"falling": "it falls as τ grows", "rising": "it rises with τ", "flat": "flat within noise",
-             "peak": f"an interior peak at τ = {seeded_by_setting(d, fam)[k]['label'] if k is not None else ''}",
-             "dip": f"an interior dip at τ = {seeded_by_setting(d, fam)[k]['label'] if k is not None else ''}"
-             }.get(kind, "no single shape")
+             "peak": f"an interior peak at τ = {at}", "dip": f"an interior dip at τ = {at}"}.get(kind, "no single shape")
     return (f"**Temperature τ**: accuracy is highest at τ = {top['label']} ({top['mean']:.2f}%) and lowest at "
             f"τ = {low['label']} ({low['mean']:.2f}%){among}, {pair}; across all pairs by the rule: {trend}"
             + single_seed_text(d, "τ = ") + " (the shape in its section).")
@@ -658,8 +665,8 @@ def bs_discussion(d):
                              "the paper's gain is not reproduced at equal epochs, where the smaller batch takes more "
                              "steps." if kind != "rising" else "consistent with the paper."))
         text += single_seed_sentence(d, "bs = ")
-    elif indicative_series(d, fam, "bs = "):
-        direction, series = indicative_series(d, fam, "bs = ")
+    elif found := indicative_series(d, fam, "bs = "):
+        direction, _, series = found
         text += " " + series + ({"rising": ", the paper's direction, if seeds confirm it"
                                  + ("; at equal steps the larger batch also sees more images." if d.spec.equal_steps
                                     else "."),
@@ -688,8 +695,8 @@ def indicative_trend(d, fam, key_words=""):
     found = indicative_series(d, fam, key_words)
     if found is None:
         return None
-    pts = sorted([s for s in d.summaries if s["lin"] and is_number(s["setting"])], key=lambda s: s["setting"])
-    way = {"rising": "the means rise", "falling": "the means fall"}.get(found[0], "the means move both ways")
+    direction, pts, _ = found
+    way = MEANS_WAY[direction]
     return (f"from {key_words}{pts[0]['label']} to {key_words}{pts[-1]['label']} {way} ({pts[0]['mean']:.2f}% → "
             f"{pts[-1]['mean']:.2f}%; indicative: single-seed settings, nothing called)")
 
@@ -738,8 +745,8 @@ def negatives_discussion(d):
                     "flat": f"is flat within noise: at {budget(d)} the number of negatives is not what limits the "
                             "representation."}.get(kind, "has no single direction beyond noise."))
         text += single_seed_sentence(d, "k = ")
-    elif indicative_series(d, fam, "k = "):
-        direction, series = indicative_series(d, fam, "k = ")
+    elif found := indicative_series(d, fam, "k = "):
+        direction, _, series = found
         text += " " + series + ({"falling": " (fewer negatives, lower means): the papers' direction, if seeds "
                                             "confirm it.",
                                  "rising": " (fewer negatives, higher means): against the papers' direction, if seeds "

@@ -242,7 +242,7 @@ def table(out):
     if default:
         acc = [r["linear"]["test_acc"] for r in default]
         knn = [r["metrics"][-1]["knn_top1"] for r in default if "knn_top1" in r["metrics"][-1]]
-        lines += ["" if lines else None, "The quick recipe's own run, `pretrain.py --recipe quick` as it is (`--default-run`); "
+        lines += [""] * bool(lines) + ["The quick recipe's own run, `pretrain.py --recipe quick` as it is (`--default-run`); "
                       "wall s: the whole command, start-up, kNN monitor and saving included.", "",
                   "| run | epochs (steps) | pre-training s | wall s (max) | linear top-1 % | over its floor | kNN top-1 % | n |",
                   "|---|---|---|---|---|---|---|---|",
@@ -253,7 +253,7 @@ def table(out):
                   f"| {len(default)} |"]
     lines += ["", "| encoder | untrained (random-init) linear top-1 % | n |", "|---|---|---|"]
     lines += [f"| {e} | {fmt(v)} | {len(v)} |" for e, v in sorted(floors.items())]
-    text = "\n".join(line for line in lines if line is not None) + "\n"
+    text = "\n".join(lines) + "\n"
     with open(os.path.join(out, "TTA.md"), "w") as f:
         f.write("# Time to accuracy\n\nMade by `python time_to_accuracy.py` (see its docstring); mean ± "
                 "standard deviation over the seeds. Pre-training s: the epochs' seconds (steps only).\n\n"
