@@ -1243,7 +1243,7 @@ def label_discussion(table):
     if shrinks:
         text += ": as in the paper, the gain is largest with the fewest labels"
     if paper and all(g < p for _, g, p in paper):
-        text += ((", " if shrinks else ": ") + "but smaller than the paper's ("
+        text += ((", but " if shrinks else ": ") + "smaller than the paper's ("
                  + ", ".join(f"{p:+.1f} at {100 * f:g}%" for f, _, p in paper) + "); the likely reasons are that "
                  "pre-training saw few unlabelled images (its subset only, as the study's sentences say, against 1.28M "
                  "in the paper), a small encoder and a short budget")
