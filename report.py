@@ -57,7 +57,7 @@ DIAG_NOTE = ("- Diagnostics of the representation (`diagnostics.json`: {images} 
              "dimension); align = L_align of Wang & Isola (2020), the mean squared distance of a positive pair on "
              "the unit sphere (lower: positives closer); unif = their L_uniform (t = 2; lower: more uniform). "
              "The contrastive loss acts on z (with head none on h itself, z = h), so the tables give z's "
-             "alignment and uniformity; the linear probe reads h. — where a run has no record.")
+             "alignment and uniformity; the linear probe reads h. A dash (—) marks a value with no record.")
 EVAL_RECIPE_ARGS = ("encoder", "epochs", "lr", "wd", "bs", "label_fraction", "feature")
 CSV_COLUMNS = ["run", "studies", "script", "method", "encoder", "head", "aug", "tau", "bs",
                "epochs", "steps", "fraction", "seed", "label_fraction", "kind", "linear_top1",
@@ -197,7 +197,8 @@ def study_table(d, default_names):
                      **diag_cells(s, summaries)}
             row = [s["label"]] + [cells[k] for _, k in columns[1:-1]]
         if s is top:
-            row[0] += " (best)" if s is best else " (highest mean)"
+            row[0] += " (best)" if s is best else " (highest mean)" if fam.n(s["label"]) > 1 else \
+                " (highest mean, one seed)"
             row = [f"**{md(c)}**" if c not in ("—", "") else c for c in row]
         else:
             row = [md(c) for c in row]
@@ -299,11 +300,22 @@ def noise_rule_lines(families):
             f"family-wise error of {stats.ALPHA:g}; otherwise they are within noise. Tables give the mean, its 95% "
             "confidence interval (t quantile × s/√n) and n. A cell with one seed is indicative: shown, never "
             "called above or below anything, and never deciding a ranking.")
-    spreads = [f"{name} {fam.rule_text()}" for name, fam in families if fam.df]
+    spreads = [f"{name} {fam.rule_text()}" + (" from the random-init floor's seeds alone" if floor_only(fam) else "")
+               for name, fam in families if fam.df]
     if not spreads:
         return [rule + " No study has a setting with two or more seeds, so no difference is called: the sentences "
                 "below only describe."]
+    if any(name == "encoder" and fam.df for name, fam in families):
+        rule += (" The encoder study's gains over each encoder's own floor are compared by one t-test of the "
+                 "difference of two gains (pooled s), at the family-wise error divided by the number of the study's "
+                 "comparisons plus one (Bonferroni).")
     return [rule + " Pooled s of linear top-1 (points): " + "; ".join(spreads) + "."]
+
+
+def floor_only(fam):
+    """Whether a family's pooled spread comes from its random-init floor's seeds alone (no setting of
+    the study has two seeds yet)."""
+    return all(len(v) < 2 for k, v in fam.groups.items() if k != st.FLOOR)
 
 
 def header_lines(title, runs, floors, families, compared=True):
@@ -335,8 +347,9 @@ def header_lines(title, runs, floors, families, compared=True):
     if created:
         when = f"on {created[0]}" if created[0] == created[-1] else f"from {created[0]} to {created[-1]}"
         lines.append(f"- Runs made {when} (config.json `created`).")
-    lines.append(f"- Runs: {len(status)} directories, {status.count('ok')} ok, "
-                 f"{status.count('failed')} failed, {status.count('incomplete')} incomplete.")
+    lines.append(f"- Runs: {len(status)} (the run directories and the runs studies.tsv names): "
+                 f"{status.count('ok')} finished, {status.count('failed')} failed, {status.count('incomplete')} not "
+                 "finished (no final record yet).")
     if floors:
         lines.append("- Random-init floors (the linear probe on an untrained encoder, all labels, "
                      "mean ± std over seeds): " + "; ".join(
@@ -449,8 +462,8 @@ def confusion_text(ssl, sup):
     def listed(cs):
         return ", ".join(f"{CLASSES[c]} {gaps[c]:+.1f}" for c in cs)
     if any(v not in ("above", "below", "within") for v in verdicts):
-        text.append(f"Per class, no gap is called (a single seed on one side: {stats.WORDS['indicative']}); by mean, "
-                    f"the SSL probe trails the supervised model most on {listed(order[:3])} points.")
+        text.append("Per class, no gap is called (one side has a single seed); by mean, SSL probe − supervised "
+                    f"(points) is lowest on {listed(order[:3])}.")
         return " ".join(text)
     groups = {v: [c for c in order if verdicts[c] == v] for v in ("below", "within", "above")}
     sentence = (f"Per class, the SSL probe is below the supervised model beyond noise on {len(groups['below'])} "

@@ -135,8 +135,9 @@ def knn_text(d):
 
 
 SHAPE_WORDS = {"lin": ("accuracy", "an interior peak", "an interior dip"),
-               "align": ("alignment", "an interior maximum", "an interior minimum"),
-               "unif": ("uniformity", "an interior maximum", "an interior minimum")}
+               "align": ("L_align", "an interior maximum (positives least close)",
+                         "an interior minimum (positives closest)"),
+               "unif": ("L_uniform", "an interior maximum (least uniform)", "an interior minimum (most uniform)")}
 
 
 
@@ -193,6 +194,36 @@ def shape(points, fam):
     return "mixed", None
 
 
+def plateau(points, fam, kind):
+    """The settings at the top end of a rising or falling series that no pair among them separates
+    (the first ones of a falling series, the last ones of a rising one), as (first, last) labels
+    in the setting's order when they are two or more; else None. A series that falls only after a
+    flat stretch is then not read as falling from its first setting."""
+    if kind not in ("rising", "falling"):
+        return None
+    labels = [s["label"] for s in points]
+    seq = labels if kind == "falling" else labels[::-1]
+    m = 1
+    while m < len(seq) and all(fam.verdict(seq[m], x) == "within" for x in seq[:m]):
+        m += 1
+    if m < 2:
+        return None
+    span = seq[:m] if kind == "falling" else seq[:m][::-1]
+    return span[0], span[-1]
+
+
+def trend_words(points, fam, kind, key=""):
+    """'falls beyond noise', or with a flat top: 'is flat within noise from 64 to 256, then falls
+    beyond noise to 512' (key names the setting: 'τ = '); TREND's words for other shapes."""
+    flat = plateau(points, fam, kind)
+    if flat is None:
+        return TREND.get(kind, "has no single direction beyond noise")
+    (a, b), first, last = flat, points[0]["label"], points[-1]["label"]
+    if kind == "falling":
+        return f"is flat within noise from {key}{a} to {key}{b}, then falls beyond noise to {key}{last}"
+    return f"rises beyond noise from {key}{first} to {key}{a}, then is flat within noise to {key}{b}"
+
+
 def shape_text(d, field="lin", points=None, digits=2, unit="%"):
     """The shape of `field` along the study's numeric setting, from all pairs under the rule:
     rising, falling, an interior peak (or dip) at a value, flat, or the pairs called where none
@@ -203,6 +234,7 @@ def shape_text(d, field="lin", points=None, digits=2, unit="%"):
     if len(pts) < 2:
         return ""
     what, peak, dip = SHAPE_WORDS[field.split("_")[0]]
+    What = what[0].upper() + what[1:]  # noqa: N806 (str.capitalize would lower L_align's A)
     kind, k = shape(pts, fam)
     key, series = d.key, means_text(pts, field, digits, unit)
     if kind == "flat":
@@ -211,11 +243,21 @@ def shape_text(d, field="lin", points=None, digits=2, unit="%"):
         top, labels = pts[k], [s["label"] for s in pts]
         word = "above" if kind == "peak" else "below"
         beaten = [s["label"] for s in pts if s is not top and fam.verdict(top["label"], s["label"]) == word]
-        return (f"{what.capitalize()} has {peak if kind == 'peak' else dip} at {key} = {top['label']}: it is {word} "
-                f"{key} = {', '.join(beaten)} beyond noise, on both sides ({series}).")
+        tied = [s["label"] for s in pts if s is not top and fam.verdict(top["label"], s["label"]) == "within"]
+        return (f"{What} has {peak if kind == 'peak' else dip} at {key} = {top['label']}: it is "
+                f"{word} {key} = {', '.join(beaten)} beyond noise, on both sides"
+                + (f", and within noise of {key} = {', '.join(tied)}" if tied else "") + f" ({series}).")
     if kind in ("rising", "falling"):
         way = "rises with" if kind == "rising" else "falls as"
-        return (f"{what.capitalize()} {way} {key}{' grows' if kind == 'falling' else ''}: {key} = {pts[-1]['label']} "
+        flat = plateau(pts, fam, kind)
+        if flat:
+            way = (f"is flat within noise from {key} = {flat[0]} to {flat[1]}, then falls as {key} grows"
+                   if kind == "falling" else
+                   f"rises with {key} up to {key} = {flat[0]}, then is flat within noise to {flat[1]}")
+            return (f"{What} {way}: {key} = {pts[-1]['label']} is "
+                    f"{'above' if kind == 'rising' else 'below'} {key} = {pts[0]['label']} beyond noise, and no pair "
+                    f"goes the other way beyond noise ({series}).")
+        return (f"{What} {way} {key}{' grows' if kind == 'falling' else ''}: {key} = {pts[-1]['label']} "
                 f"is {'above' if kind == 'rising' else 'below'} {key} = {pts[0]['label']} beyond noise, and no pair "
                 f"goes the other way beyond noise ({series}).")
     pairs = []
@@ -224,7 +266,7 @@ def shape_text(d, field="lin", points=None, digits=2, unit="%"):
             v = fam.verdict(a["label"], b["label"])
             if v in stats.CALLED:
                 pairs.append(f"{a['label']} {v} {b['label']}")
-    return (f"{what.capitalize()} follows no single shape along {key}; the pairs beyond noise: {'; '.join(pairs)}; "
+    return (f"{What} follows no single shape along {key}; the pairs beyond noise: {'; '.join(pairs)}; "
             f"every other pair within noise ({series}).")
 
 
@@ -241,7 +283,8 @@ def floor_text(d):
         return (f"Against {head} no difference is called ({why}); the settings' means are "
                 f"{min(s['mean'] for s in d.ranked) - fam.mean(FLOOR):+.2f} to "
                 f"{max(s['mean'] for s in d.ranked) - fam.mean(FLOOR):+.2f} points from it.")
-    text = f"{verdicts.count('above')} of {len(d.ranked)} settings beat {head} beyond noise"
+    n_above = verdicts.count("above")
+    text = f"{n_above} of {len(d.ranked)} settings {'beats' if n_above == 1 else 'beat'} {head} beyond noise"
     for verdict, what in (("within", "within noise of it"), ("below", "below it"), ("indicative", "indicative (n=1)")):
         group = [name(d.key, s) for s, v in zip(d.ranked, verdicts) if v == verdict]
         if group:
@@ -461,7 +504,8 @@ def encoder_discussion(d):
         gains = sorted(rows, key=lambda s: -(s["mean"] - mean_std(s["floor"])[0]))
         if len(gains) >= 2 and not single:
             v = gain_verdict(fam, gains[0], gains[1])
-            text += (f" By the rule the two largest gains ({gains[0]['label']}, {gains[1]['label']}) are "
+            text += (f" By the rule the {'two largest gains' if len(gains) > 2 else 'two gains'} "
+                     f"({gains[0]['label']}, {gains[1]['label']}) are "
                      + {"within": "within noise of each other.", "above": f"apart beyond noise ({gains[0]['label']} "
                         "gains more)."}.get(v, f"not called ({said(v)}).") )
     mins = [f"{s['label']} {np.mean(s['minutes']):.2f}" for s in d.summaries if s["minutes"]]
@@ -517,10 +561,8 @@ def tau_geometry_text(d):
         field = f"{m}_{g}"
         seeded = [s for s in pts if len(s[field]) >= 2]
         if len(seeded) >= 2 and d.family(field).df:
-            text.append(shape_text(d, field, seeded, 3, "")
-                        .replace("Alignment", f"The alignment of {g}").replace("Uniformity", f"The uniformity of {g}")
-                        .replace("in alignment", f"in the alignment of {g}").replace("in uniformity",
-                                                                                        f"in the uniformity of {g}"))
+            text.append(shape_text(d, field, seeded, 3, "").replace("L_align", f"L_align of {g}")
+                        .replace("L_uniform", f"L_uniform of {g}"))
         else:
             text.append(f"The {'alignment' if m == 'align' else 'uniformity'} of {g} per τ "
                         f"({means_text(pts, field, 3, '')}): {said('no spread')}.")
@@ -582,18 +624,26 @@ def tau_discussion(d):
                  "mixed": "; only some pairs differ beyond noise, so the shape is partly confirmed: the paper's "
                           "intermediate optimum fits the pairs called, without an established peak.",
                  "rising": ": accuracy rises with τ here, unlike the paper.",
-                 "falling": ": accuracy falls as τ grows here, as the paper finds above its optimum; the drop it "
-                            "also finds below the optimum does not show beyond noise here.",
+                 "falling": ": accuracy " + (trend_words(ordered_pts, fam, kind, "τ = ")
+                                             if plateau(ordered_pts, fam, kind) else "falls as τ grows")
+                            + " here, as the paper finds above its optimum; the drop it also finds below the optimum "
+                            "does not show beyond noise here.",
                  "dip": ": an interior dip, unlike the paper."}.get(kind, ".")
     g = geometry_field(d)
     pts = sorted([s for s in d.summaries if is_number(s["setting"]) and s[f"unif_{g}"] and s["rank_z"]],
                  key=lambda s: s["setting"])
     if pts and max(pts, key=lambda s: mean_std(s[f"unif_{g}"])[0]) is pts[0]:  # its L_uniform is the highest
         lo = pts[0]
-        text += (f" At the lowest τ ({lo['label']}) z is the least uniform of all ({mean_std(lo[f'unif_{g}'])[0]:.3f}) "
-                 f"with an effective rank of {mean_std(lo['rank_z'])[0]:.1f}: in {budget(d)} the hard-negative "
-                 "pressure of a very small τ has not spread z over many dimensions, the likely reason uniformity "
-                 "does not keep improving as τ falls, as Wang & Liu's picture would have it.")
+        text += f" At the lowest τ ({lo['label']}) z is the least uniform of all ({mean_std(lo[f'unif_{g}'])[0]:.3f})"
+        if min(pts, key=lambda s: mean_std(s[f"align_{g}"])[0] if s[f"align_{g}"] else np.inf) is lo:
+            text += f" though the best aligned ({mean_std(lo[f'align_{g}'])[0]:.3f})"
+        if min(pts, key=lambda s: mean_std(s["rank_z"])[0]) is lo:  # also the fewest dimensions used
+            text += (f", with the lowest effective rank of z ({mean_std(lo['rank_z'])[0]:.1f}): in {budget(d)} the "
+                     "hard-negative pressure of a very small τ has not spread z over many dimensions, so it has not "
+                     "produced the uniformity that Wang & Liu's picture predicts for it.")
+        else:
+            text += (f": in {budget(d)} a very small τ has not produced the uniformity that Wang & Liu's picture "
+                     "predicts for it.")
     return text
 
 
@@ -609,8 +659,9 @@ def tau_summary(d):
     series = seeded_by_setting(d, fam)
     kind, k = shape(series, fam)
     at = series[k]["label"] if k is not None else ""
-    trend = {"falling": "it falls as τ grows", "rising": "it rises with τ", "flat": "flat within noise",
-             "peak": f"an interior peak at τ = {at}", "dip": f"an interior dip at τ = {at}"}.get(kind, "no single shape")
+    trend = ("it " + trend_words(series, fam, kind, "τ = ") if plateau(series, fam, kind) else
+             {"falling": "it falls as τ grows", "rising": "it rises with τ", "flat": "flat within noise",
+              "peak": f"an interior peak at τ = {at}", "dip": f"an interior dip at τ = {at}"}.get(kind, "no single shape"))
     return (f"**Temperature τ**: accuracy is highest at τ = {top['label']} ({top['mean']:.2f}%) and lowest at "
             f"τ = {low['label']} ({low['mean']:.2f}%){among}, {pair}; across all pairs by the rule: {trend}"
             + single_seed_text(d, "τ = ") + " (the shape in its section).")
@@ -628,14 +679,14 @@ def confound_text(d):
     rows = [s for s in d.summaries if s["lin"] and s["steps"]]
     if not rows:
         return ""
-    parts = ", ".join(f"bs = {s['label']}: {mean_std(s['steps'])[0]:.0f} steps, {images_seen(s):,.0f} images seen"
+    parts = "; ".join(f"bs = {s['label']}: {mean_std(s['steps'])[0]:.0f} steps, {images_seen(s):,.0f} images seen"
                       for s in rows)
     if d.spec.equal_steps:
-        return (f"Confound: at equal steps the larger batch sees more images ({parts}), so the batch size is "
+        return (f"Confound: at equal steps the larger batch sees more images: {parts}; so the batch size is "
                 "confounded with the images seen, and the number of negatives (2·bs − 2) with both; the "
                 "`negatives` study varies the negatives alone.")
     return (f"Confound: at equal epochs a smaller batch takes more optimisation steps at a smaller learning rate "
-            f"(scaled per 256 images) ({parts}), so the batch size is confounded with the number and size of the "
+            f"(scaled per 256 images): {parts}; so the batch size is confounded with the number and size of the "
             "updates; `bs_steps` holds the steps fixed.")
 
 
@@ -649,12 +700,18 @@ def bs_discussion(d):
     text = ("**Batch size" + (" at equal steps" if d.spec.equal_steps else " at equal epochs") + ".** SimCLR (Fig. 9) "
             "finds larger batches better, most of all for short training, and attributes it to more negatives per "
             "anchor; the gap closes with longer training.")
+    if d.spec.equal_steps and d.others.get("bs") is not None and d.others["bs"].ranked:
+        text = "**Batch size at equal steps.** The same finding of SimCLR (Fig. 9) as in the paragraph above."
     if len(seeded) >= 2:
         kind, _ = shape(seeded, fam)
         lo, hi = seeded[0], seeded[-1]
-        text += f" Here from bs = {lo['label']} ({lo['mean']:.2f}%) to bs = {hi['label']} ({hi['mean']:.2f}%) accuracy is "
-        text += {"rising": "rising beyond noise", "falling": "falling beyond noise", "flat": "flat within noise"}.get(
-            kind, "without a single direction beyond noise")
+        if plateau(seeded, fam, kind):
+            text += (f" Here accuracy {trend_words(seeded, fam, kind, 'bs = ')} ({lo['mean']:.2f}% → "
+                     f"{hi['mean']:.2f}%)")
+        else:
+            text += (f" Here from bs = {lo['label']} ({lo['mean']:.2f}%) to bs = {hi['label']} ({hi['mean']:.2f}%) "
+                     "accuracy is " + {"rising": "rising beyond noise", "falling": "falling beyond noise",
+                                       "flat": "flat within noise"}.get(kind, "without a single direction beyond noise"))
         if d.spec.equal_steps:
             text += (": " + ("consistent with the paper, but the larger batch also sees more images in the same steps, "
                              "so this is not evidence for negatives alone." if kind == "rising" else
@@ -684,9 +741,9 @@ def bs_trend(d):
         return indicative_trend(d, fam)
     kind, _ = shape(seeded, fam)
     lo, hi = seeded[0], seeded[-1]
-    word = TREND.get(kind, "has no single direction beyond noise")
-    return (f"from {lo['label']} to {hi['label']} accuracy {word} ({lo['mean']:.2f}% → {hi['mean']:.2f}%"
-            f"{single_seed_text(d, 'bs = ')})")
+    span = (f"accuracy {trend_words(seeded, fam, kind)}" if plateau(seeded, fam, kind) else
+            f"from {lo['label']} to {hi['label']} accuracy {TREND.get(kind, 'has no single direction beyond noise')}")
+    return f"{span} ({lo['mean']:.2f}% → {hi['mean']:.2f}%{single_seed_text(d, 'bs = ')})"
 
 
 def indicative_trend(d, fam, key_words=""):
@@ -761,10 +818,19 @@ def negatives_summary(d):
         trend = indicative_trend(d, fam, "k = ")
         return f"**Negatives alone** (fixed batch, steps, lr; k groups): {trend}." if trend else None
     kind, _ = shape(seeded, fam)
-    return (f"**Negatives alone** (fixed batch, steps, lr; k groups): from {negatives_per_anchor(seeded[0])} to "
-            f"{negatives_per_anchor(seeded[-1])} negatives per anchor accuracy "
-            + TREND.get(kind, "has no single direction") + f" ({seeded[0]['mean']:.2f}% → {seeded[-1]['mean']:.2f}%"
-            + single_seed_text(d, "k = ") + ").")
+    flat = plateau(seeded, fam, kind)
+    neg = {s["label"]: negatives_per_anchor(s) for s in seeded}
+    if flat and kind == "falling":
+        span = (f"accuracy is flat within noise from {neg[flat[0]]} to {neg[flat[1]]} negatives per anchor, then falls "
+                f"beyond noise to {neg[seeded[-1]['label']]}")
+    elif flat:
+        span = (f"accuracy rises beyond noise from {neg[seeded[0]['label']]} to {neg[flat[0]]} negatives per anchor, "
+                f"then is flat within noise to {neg[flat[1]]}")
+    else:
+        span = (f"from {neg[seeded[0]['label']]} to {neg[seeded[-1]['label']]} negatives per anchor accuracy "
+                + TREND.get(kind, "has no single direction"))
+    return (f"**Negatives alone** (fixed batch, steps, lr; k groups): {span} ({seeded[0]['mean']:.2f}% → "
+            f"{seeded[-1]['mean']:.2f}%" + single_seed_text(d, "k = ") + ").")
 
 
 # ----------------------------------------------------------------------------- head
@@ -962,11 +1028,17 @@ def spectrum_text(d):
     fam = d.family("rank_h")
     words = {"above": "flatter than random init's (higher rank), beyond noise",
              "below": "steeper than random init's (lower rank), beyond noise",
-             "within": "within noise of random init's"}
-    parts = [f"{s['label']}'s spectrum is {words[v]}" if v in words else f"{s['label']}'s spectrum: {said(v)}"
-             for s in done for v in [fam.verdict(s["label"], rand_label)]]
+             "within": "within noise of random init's", "indicative": "not compared with it (one seed)",
+             "no spread": "not compared with it (no seed spread)"}
+    by_verdict = {}
+    for s in done:
+        by_verdict.setdefault(fam.verdict(s["label"], rand_label), []).append(s["label"])
+    parts = [f"{'the spectrum of ' + labels[0] if len(labels) == 1 else 'the spectra of ' + ', '.join(labels)} "
+             f"{'is' if len(labels) == 1 else 'are'} {words[v]}"
+             for v, labels in by_verdict.items()]
+    text = "; ".join(parts)
     return (f"Effective rank of h (a flatter singular-value spectrum gives a higher rank): {ranks}, and "
-            f"{fam.mean(rand_label):.1f} for the random-init {encoder} encoder: " + "; ".join(parts) + ".")
+            f"{fam.mean(rand_label):.1f} for the random-init {encoder} encoder: {text}.")
 
 
 def method_groups(d):
@@ -985,8 +1057,7 @@ def views_text(d):
     if mine != {0} or not others:
         return ""
     return (f"Every method here trains on two views per image, without the {max(others)} small multi-crop views "
-            "that the grid's other SimCLR runs add (MoCo and BYOL take two views here), so SimCLR in this table is "
-            "not the default run.")
+            "that the grid's other SimCLR runs add, so SimCLR in this table is not the default run.")
 
 
 def method_sentences(d):
@@ -1000,6 +1071,8 @@ def method_discussion(d):
             "2020b) matches or beats SimCLR with a batch of 256, its queue supplying the negatives SimCLR takes from "
             "a large batch; BYOL (Grill et al. 2020) beats both on ImageNet without negatives, but with a slowly moving "
             "target (EMA from 0.996 towards 1), LARS and about 1,000 epochs.")
+    if d.name == "method_long" and d.others.get("method") is not None and d.others["method"].ranked:
+        text = "**Method at the longer budget.** The same papers as in the paragraph above."
     pairs = moco_pairs(d)
     if pairs:
         moco, simclr, label, _ = pairs[0]
@@ -1024,6 +1097,8 @@ def method_discussion(d):
                  f"{fmt_value(a.get('wd'))}) and EMA {fmt_value(a.get('ema'))} → 1, far from the paper's recipe: a "
                  "likely reason is that its target network has few steps to improve on the random one it starts "
                  "from; this grid cannot say how BYOL ranks on its own recipe.")
+    if d.name == "method_long" and (order := long_order_text(d)):
+        text += " Here: " + order[0].lower() + order[1:]
     return text
 
 
@@ -1043,16 +1118,25 @@ def method_summary(d):
     return text + f"; at {budget(d)}."
 
 
-def method_long_sentences(d):
-    text = method_sentences(d)
+def long_order_text(d):
+    """method_long: whether the method study's order by mean holds at the longer budget, over the
+    methods both have finished; '' without the method study."""
     short = d.others.get("method")
-    if short is not None and short.ranked and d.ranked:
-        order = lambda x: " > ".join(s["label"] for s in x.ranked)  # noqa: E731
-        same = [s["label"] for s in short.ranked] == [s["label"] for s in d.ranked]
-        text.append(f"Order by mean at {budget(d)}: {order(d)}; at the method study's {budget(short)}: {order(short)}"
-                    f" — the order by mean {'holds' if same else 'changes'} (each pair's calls are in the two "
-                    "studies' own sentences).")
-    return text
+    if short is None or not d.ranked:
+        return ""
+    shared = [s["label"] for s in d.ranked if s["label"] in {x["label"] for x in short.ranked}]
+    if len(shared) < 2:
+        done = ", ".join(f"{s['label']} ({s['mean']:.2f}%, n={d.family().n(s['label'])})" for s in d.ranked)
+        return (f"At {budget(d)}, only {done} {'has' if len(d.ranked) == 1 else 'have'} finished, so whether the "
+                "method study's ranking holds cannot be said yet.")
+    order = lambda x: " > ".join(s["label"] for s in x.ranked if s["label"] in shared)  # noqa: E731
+    return (f"Order by mean at {budget(d)}: {order(d)}; at the method study's {budget(short)}: {order(short)} — the "
+            f"order by mean {'holds' if order(d) == order(short) else 'changes'} (each pair's calls are in the two "
+            "studies' own sentences).")
+
+
+def method_long_sentences(d):
+    return method_sentences(d) + [long_order_text(d)]
 
 
 # ----------------------------------------------------------------------------- fraction, fraction_steps
@@ -1133,7 +1217,8 @@ def steps_text(runs):
         text += (f" They are not equal across fractions ({', '.join(unequal)}): with the fewest labels each classifier "
                  "also trains for fewer steps, so a gap at that fraction mixes the labels with the training length.")
     else:
-        text += " Every classifier trains about the same number of steps at every fraction."
+        text += (" Each classifier trains about the same number of steps at every fraction (its own number: the "
+                 "fractions differ in labels, not in training length).")
     return text
 
 
@@ -1159,12 +1244,12 @@ def subset_text(runs, default_run):
             parts.append(f"at {100 * f:g}% the labelled images are those same images: pre-training had no unlabelled "
                          "image beyond them")
         elif f < pf:
-            parts.append(f"at {100 * f:g}% the labelled images lie among them: {pf / f:g} times as many unlabelled "
-                         "images as labelled")
+            parts.append(f"at {100 * f:g}% the labelled images lie among them: {(pf - f) / f:g} unlabelled images "
+                         "for each labelled one")
         else:
             parts.append(f"at {100 * f:g}% most labelled images were never seen in pre-training")
     return (head + ": " + "; ".join(parts) + ". SimCLR's Table 7 pre-trains on all 1.28M ImageNet images, far "
-            "more than are labelled, which is where its fine-tuning gain comes from.")
+            "more than are labelled, the likely source of its fine-tuning gain.")
 
 
 def recipe_text(runs):
@@ -1373,8 +1458,8 @@ def limitations(runs):
             + (f" in {', '.join(precision)} autocast" if precision else "")
             + (f", {min(minutes):.1f}-{max(minutes):.1f} minutes a run" if minutes else "")
             + f"; seeds {', '.join(str(s) for s in seeds)}. The papers train 100-1,000 epochs on ImageNet's 1.28M "
-            "images with ResNet-50 and batches up to 8,192. Effects that need long training (batch size, BYOL's "
-            "slow target, larger encoders) cannot show at this budget, and a setting's rank here need not hold at "
+            "images with ResNet-50 and batches up to 8,192. Effects that need long training or a large scale (BYOL's "
+            "slow target, larger encoders, batches of thousands) cannot show at this budget, and a setting's rank here need not hold at "
             "theirs. Cells with one seed are indicative only; linear top-1 is from the last epoch of a fixed probe "
             "recipe, not tuned per setting.")
 

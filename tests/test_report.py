@@ -314,7 +314,7 @@ def test_encoder_study_shows_each_encoders_own_random_init_floor(tmp_path):
     # the floor of the other studies: the default encoder's random-init runs (48 and 47)
     assert ("convnet 47.50 ± 0.71 (n=2), from the encoder study and the same evaluation in the label "
             "study") in text
-    assert ("1 of 2 settings beat the random-init floor of convnet (47.50 [45.86, 49.14] (n=2)) beyond noise; "
+    assert ("1 of 2 settings beats the random-init floor of convnet (47.50 [45.86, 49.14] (n=2)) beyond noise; "
             "indicative (n=1): aug = crop.") in text
     assert (out / "figures" / "encoder_linear_top1.png").read_bytes().startswith(PNG_MAGIC)  # with the floor marks
 
@@ -407,7 +407,7 @@ def test_winner_named_only_beyond_noise(seeded):
     assert ("method = simclr gives the best linear top-1 (54.20 [53.96, 54.44] (n=3)), beyond noise"
             in section(text, "method"))
     # a single seed with the highest mean is shown as such, never as the best
-    assert "| **0.1 (highest mean)** | **55.50 (n=1, indicative)** |" in section(text, "tau")
+    assert "| **0.1 (highest mean, one seed)** | **55.50 (n=1, indicative)** |" in section(text, "tau")
     assert "**simclr (best)**" in section(text, "method")
 
 
@@ -552,7 +552,7 @@ def test_numeric_values_sort_as_numbers(tmp_path):
     text = (out / "REPORT.md").read_text()
     assert "- Pre-training epochs: 1, 2, 10; steps: 20, 40, 200." in text
     rows = [ln.split(" | ")[0].strip("| *") for ln in section(text, "tau").splitlines() if ln.startswith("| ")]
-    assert rows[1:] == ["0.05", "0.5 (highest mean)", "1.0"]
+    assert rows[1:] == ["0.05", "0.5 (highest mean, one seed)", "1.0"]
 
 
 def test_default_run_is_in_most_studies_first_listed_on_a_tie(tmp_path):

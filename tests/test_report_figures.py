@@ -151,10 +151,11 @@ def test_every_study_table_gets_the_diagnostics_columns(diagnosed):
     for study in ("aug", "tau", "bs_steps", "head", "method"):
         header = section(text, study).split("\n\n")[1].splitlines()[0]
         assert "| eff. rank h / z | align z | unif z |" in header, study
+    assert "A dash (—) marks a value with no record." in text and "h. — where" not in text
     assert "| 60.0 ± 0.0 / 30.0 ± 0.0 (n=3) | 0.610 ± 0.010 (n=3) | -2.990 ± 0.010 (n=3) |" in table_row(
         section(text, "aug"), "simclr")
     assert "| 60.0 / 30.0 (n=1) | 0.900 (n=1) | -3.600 (n=1) |" in table_row(
-        section(text, "tau"), "**0.1 (highest mean)**").replace("**", "")  # tau 0.1, one seed: never "best"
+        section(text, "tau"), "**0.1 (highest mean, one seed)**").replace("**", "")  # tau 0.1, one seed: never "best"
     # head none: z = h, so z's columns repeat h's
     assert "| 40.0 ± 0.0 / 40.0 ± 0.0 (n=3) |" in table_row(section(text, "head"), "none")
     # random-init encoders have no head: the floor table gives h's rank, alignment and uniformity
@@ -256,16 +257,21 @@ def test_spectrum_sentence_compares_each_method_with_random_init(diagnosed):
     _, text = diagnosed
     method = section(text, "method")
     assert ("Effective rank of h (a flatter singular-value spectrum gives a higher rank): simclr 60.0, byol 20.0, "
-            "and 45.0 for the random-init convnet encoder: simclr's spectrum is flatter than random init's "
-            "(higher rank), beyond noise; byol's spectrum is steeper than random init's (lower rank), beyond "
+            "and 45.0 for the random-init convnet encoder: the spectrum of simclr is flatter than random init's "
+            "(higher rank), beyond noise; the spectrum of byol is steeper than random init's (lower rank), beyond "
             "noise.") in method
     floor = {"runs": [{"rank_h": v} for v in (59.0, 60.0, 61.0)], "encoder": "convnet", "values": [48.0]}
     d = studies.StudyData("method", studies.STUDIES["method"],
                           [summary("simclr", [54.0], rank_h=[59.5, 60.0, 60.5])], floor, {})
-    assert "simclr's spectrum is within noise of random init's" in studies.spectrum_text(d)
+    assert "the spectrum of simclr is within noise of random init's" in studies.spectrum_text(d)
+    three = studies.StudyData("method", studies.STUDIES["method"], [
+        summary(m, [54.0], rank_h=[r - 0.5, r, r + 0.5]) for m, r in (("simclr", 70.0), ("moco", 72.0), ("byol", 65.0))],
+        floor, {})
+    assert studies.spectrum_text(three).endswith(  # one clause for the three, not three alike
+        "the spectra of simclr, moco, byol are flatter than random init's (higher rank), beyond noise.")
     d = studies.StudyData("method", studies.STUDIES["method"], [summary("simclr", [54.0], rank_h=[60.0])],
                           {"runs": [{"rank_h": 59.0}], "encoder": "convnet", "values": [48.0]}, {})
-    assert studies.spectrum_text(d).endswith("simclr's spectrum: no seed spread, not called.")  # not "is no seed spread"
+    assert studies.spectrum_text(d).endswith("the spectrum of simclr is not compared with it (no seed spread).")
 
 
 def test_head_and_tau_sections_carry_their_diagnostics_sentences(diagnosed):
@@ -288,7 +294,7 @@ def test_confusion_sentences_under_the_rule(diagnosed):
     sup = [np.array(confusion(90, s, weak_right=80), dtype=float) for s in range(3)]
     single = report.confusion_text(ssl, sup)  # one SSL seed: indicative
     assert "Per class, no gap is called" in single and "beyond noise" not in single
-    assert "trails the supervised model most on cat -31.0" in single
+    assert "no gap is called (one side has a single seed); by mean, SSL probe − supervised (points) is lowest on cat -31.0" in single
     close = [np.array(confusion(90, s, weak_right=80), dtype=float) for s in (1, 0, 2)]
     assert "below the supervised model beyond noise on 0 of 10 classes; within noise on" in \
         report.confusion_text(close, sup)

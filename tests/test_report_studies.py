@@ -70,6 +70,37 @@ def test_shape_words_rising_falling_flat_and_mixed():
     assert "interior dip at tau = 0.2" in studies.shape_text(d((54.0, 52.0, 53.9, 54.0)))
 
 
+def test_a_series_that_falls_only_after_a_flat_top_is_not_read_as_falling_from_its_first_setting():
+    """The committed report said τ accuracy "falls as τ grows" and was "highest at τ = 0.1" in one
+    breath (0.05-0.2 within noise, then lower): a flat top is named in the shape, the summaries
+    (τ, bs, negatives) and the Discussion; a series without a flat top keeps the plain words."""
+    def d(name, key, means):
+        summaries = [{"setting": t, "label": str(t), "lin": [m + x for x in (-0.6, 0.0, 0.6)], "mean": m, "knn": [],
+                      "floor": [], "ok": [{"args": {"bs": 128, "neg_groups": t}}], "runs": []} for t, m in means]
+        data = studies.StudyData(name, studies.STUDIES[name], summaries, None, {})
+        data.key = key
+        return data
+    tau = d("tau", "tau", ((0.05, 66.6), (0.1, 67.5), (0.2, 66.6), (0.5, 63.3), (1.0, 59.5)))
+    assert studies.shape_text(tau).startswith(
+        "Accuracy is flat within noise from tau = 0.05 to 0.2, then falls as tau grows: tau = 1.0 is below tau = 0.05 "
+        "beyond noise")
+    assert "it is flat within noise from τ = 0.05 to τ = 0.2, then falls beyond noise to τ = 1.0" in studies.tau_summary(tau)
+    bs = d("bs", "bs", ((64, 67.3), (128, 67.5), (256, 66.3), (512, 60.5)))
+    assert studies.bs_trend(bs).startswith(
+        "accuracy is flat within noise from 64 to 256, then falls beyond noise to 512 (67.30% → 60.50%")
+    assert "Here accuracy is flat within noise from bs = 64 to bs = 256, then falls beyond noise to bs = 512" in \
+        studies.bs_discussion(bs)
+    neg = d("negatives", "neg_groups", ((1, 67.5), (2, 67.0), (8, 65.4), (32, 63.4)))
+    assert ("accuracy is flat within noise from 254 to 126 negatives per anchor, then falls beyond noise to 6 "
+            "(67.50% → 63.40%)") in studies.negatives_summary(neg)
+    rising = d("tau", "tau", ((0.1, 52.0), (0.2, 55.0), (0.5, 55.1)))
+    assert studies.shape_text(rising).startswith(
+        "Accuracy rises with tau up to tau = 0.2, then is flat within noise to 0.5: tau = 0.5 is above tau = 0.1")
+    steady = d("tau", "tau", ((0.1, 55.0), (0.2, 50.0), (0.5, 45.0)))
+    assert studies.shape_text(steady).startswith("Accuracy falls as tau grows: tau = 0.5 is below tau = 0.1")
+    assert "flat" not in studies.tau_summary(steady)
+
+
 def test_moco_is_compared_with_simclr_at_its_own_tau_and_the_other_differences_are_named(tmp_path):
     runs, lines = [], []
     for i, d in enumerate(SPREAD):
@@ -136,8 +167,8 @@ def test_label_study_states_each_classifiers_steps_and_that_pretraining_saw_the_
     assert "linear 600 at 1%, 6,000 at 10%, 5,880 at 100%" in label
     assert "They are not equal across fractions" in label
     assert ("pre-trained on 10% of the training images (5,000), drawn by the same seeded stratified draw (seed 0) as "
-            "the label subsets: at 1% the labelled images lie among them: 10 times as many unlabelled images as "
-            "labelled; at 10% the labelled images are those same images: pre-training had no unlabelled image beyond "
+            "the label subsets: at 1% the labelled images lie among them: 9 unlabelled images for each labelled "
+            "one; at 10% the labelled images are those same images: pre-training had no unlabelled image beyond "
             "them; at 100% most labelled images were never seen in pre-training.") in label
 
 
@@ -151,7 +182,8 @@ def test_alignment_and_uniformity_are_described_from_every_tau_not_the_end_point
     pts = [s(0.05, 53.9, 0.19, -0.93), s(0.1, 55.5, 0.68, -2.78), s(0.2, 55.1, 0.85, -3.30), s(0.5, 54.2, 0.76, -2.95),
            s(1.0, 53.7, 0.72, -2.68)]
     text = studies.tau_geometry_text(studies.StudyData("tau", studies.STUDIES["tau"], pts, None, {}))
-    assert "The uniformity of z has an interior minimum at tau = 0.2" in text
+    assert "L_uniform of z has an interior minimum (most uniform) at tau = 0.2" in text
+    assert "L_align of z has an interior maximum (positives least close) at tau = 0.2" in text
     assert "From τ = 0.05 to τ = 1.0" not in text
     assert "The best aligned τ (0.05, 53.90%) is below the most accurate (τ = 0.1, 55.50%) beyond noise" in text
     assert "accuracy does not follow alignment alone" in text
@@ -224,6 +256,39 @@ def test_a_negatives_study_and_the_method_study_at_a_longer_budget(tmp_path):
     assert "**Negatives.**" in disc and "**Method at the longer budget.**" in disc
     summary = text.split("## Summary")[1].split("\n- Data")[0]
     assert "**Negatives alone**" in summary and "**Methods (longer budget)**" in summary
+
+
+def test_method_long_with_one_finished_method_says_the_ranking_cannot_be_compared_yet(tmp_path):
+    """The committed report said "the order by mean changes" when only SimCLR had finished at the
+    longer budget (its order "simclr" against "simclr > moco > byol"). Both studies must rank two or
+    more shared methods; until then the section and the Discussion say what has finished."""
+    runs, lines = neg_and_long_grid()
+    keep = [(s, n) for s, n in lines if s != "method_long" or n == "long_simclr_s0"]
+    text = build(tmp_path, runs, keep)
+    long = section(text, "method_long")
+    assert "order by mean" not in long
+    assert ("only simclr (57.90%, n=1) has finished, so whether the method study's ranking holds cannot be said "
+            "yet.") in long
+    disc = text.split("**Method at the longer budget.**")[1].split("\n")[0]
+    assert disc.startswith(" The same papers as in the paragraph above.")  # not the literature again
+    assert "Here: at " in disc and "cannot be said yet" in disc
+
+
+def test_discussion_does_not_repeat_the_batch_size_literature_and_limitations_name_short_training_right(tmp_path):
+    """The equal-steps paragraph repeated the equal-epochs paragraph's Fig. 9 sentence word for word;
+    Limitations listed the batch size among effects that need long training, while SimCLR Fig. 9 finds
+    the batch matters most in short training."""
+    runs, lines = [], []
+    for i, d in enumerate(SPREAD):
+        for bs, m_ep, m_st in ((64, 55.3, 53.2), (512, 53.8, 55.4)):
+            runs += [(f"bs{bs}_e_s{i}", pre(i, m_ep + d, bs=bs)),
+                     (f"bs{bs}_st_s{i}", pre(i, m_st + d, bs=bs, steps=60, epochs=1 if bs == 64 else 8))]
+            lines += [("bs", f"bs{bs}_e_s{i}"), ("bs_steps", f"bs{bs}_st_s{i}")]
+    disc = build(tmp_path, runs, lines).split("## Discussion")[1]
+    assert disc.count("finds larger batches better") == 1
+    assert "**Batch size at equal steps.** The same finding of SimCLR (Fig. 9) as in the paragraph above." in disc
+    limits = disc.split("**Limitations.**")[1]
+    assert "(BYOL's slow target, larger encoders, batches of thousands)" in limits and "(batch size," not in limits
 
 
 def test_report_has_summary_rule_discussion_and_limitations_from_the_records(tmp_path):
@@ -451,6 +516,26 @@ def test_discussion_calls_nothing_on_one_seed_and_checks_its_uniformity_claim(tm
         assert ("At the lowest τ (0.05) z is the least uniform of all" in disc) == expect
 
 
+def test_tau_discussion_blames_few_dimensions_only_where_the_lowest_tau_has_the_lowest_rank(tmp_path):
+    """The committed report explained the least uniform z at τ 0.05 by its effective rank (51.9)
+    while τ 0.2, 0.5 and 1.0 had lower ranks. The rank clause now needs the lowest rank too."""
+    from test_report_figures import diag, write_diagnostics
+    runs, lines = tau_grid({0.05: 55.4, 0.1: 55.5, 0.2: 55.0})
+    text = build(tmp_path, runs, lines)
+    root = tmp_path / "records"
+    for rank_05, expect in ((30.0, False), (10.0, True)):
+        for tau, u, r, a in ((0.05, -1.0, rank_05, 0.4), (0.1, -3.0, 40.0, 0.8), (0.2, -3.3, 20.0, 0.8)):
+            for i in range(3):
+                write_diagnostics(root / f"tau{tau}_s{i}", diag(40.0, 0.5, -1.0), diag(r, a, u, dim=128))
+        out = tmp_path / f"out{expect}"
+        assert report.main([str(root), "--out", str(out)]) == 0
+        disc = (out / "REPORT.md").read_text().split("**Temperature.**")[1].split("\n")[0]
+        assert "At the lowest τ (0.05) z is the least uniform of all (-1.000) though the best aligned (0.400)" in disc
+        assert ("with the lowest effective rank of z (10.0)" in disc) == expect
+        assert "has not produced the uniformity that Wang & Liu's picture predicts for it." in disc
+    assert text
+
+
 def test_discussion_describes_single_seed_series_as_indicative_without_calling_them(tmp_path):
     """A partial grid: the default (bs 128, k = 1) has three seeds, the other batch sizes and
     negative groups one. The bs and negatives paragraphs of the Discussion say where the means
@@ -539,8 +624,9 @@ def test_discussion_reads_a_falling_tau_and_heads_within_noise_of_none_as_they_a
             runs.append((f"{head}_s{i}", pre(i, m + d, head=head)))
             lines.append(("head", f"{head}_s{i}"))
     disc = build(tmp_path, runs, lines).split("## Discussion")[1]
-    assert ("accuracy falls as τ grows here, as the paper finds above its optimum; the drop it also finds below the "
-            "optimum does not show beyond noise here.") in disc
+    assert ("accuracy is flat within noise from τ = 0.05 to τ = 0.1, then falls beyond noise to τ = 1.0 here, as the "
+            "paper finds above its optimum; the drop it also finds below the optimum does not show beyond noise "
+            "here.") in disc
     assert ("(bn 55.00%, nobn 54.90% against none 54.80%), each head within noise of none: unlike the paper, leaving "
             "the head out costs the probe on h nothing beyond noise at this budget") in disc
 
@@ -561,7 +647,30 @@ def test_encoder_summary_gives_the_verdict_of_each_order(tmp_path):
     assert ("first by raw accuracy quicknet (beyond noise of convnet), by gain over its own floor convnet (within "
             "noise of quicknet).") in summary
     disc = text.split("## Discussion")[1]
-    assert "By the rule the two largest gains (convnet, quicknet) are within noise of each other." in disc
+    assert "By the rule the two gains (convnet, quicknet) are within noise of each other." in disc
+
+
+def test_header_counts_runs_truly_states_every_rule_and_where_a_spread_comes_from(tmp_path):
+    """Header fixes of the review: runs listed in studies.tsv without a directory are counted as not
+    finished (not as directories); the encoder study's gain-vs-gain test is stated beside the Holm
+    rule; a study whose pooled spread comes from its floor's seeds alone says so."""
+    runs = []
+    for i, d in enumerate(SPREAD):
+        runs += [(f"conv_s{i}", pre(i, 54.0 + d)), (f"quick_s{i}", pre(i, 57.0 + d, encoder="quicknet"))]
+        runs.append((f"rand_conv_s{i}", dict(script="linear_eval", args=dict(PROBE, encoder="convnet", seed=i),
+                                             top1=39.2 + d, kind="random-init")))
+        runs.append((f"rand_quick_s{i}", dict(script="linear_eval", args=dict(PROBE, encoder="quicknet", seed=i),
+                                              top1=42.3 + d, kind="random-init")))
+    lines = [("encoder", n) for n, _ in runs]
+    runs.append(("long_simclr_s0", pre(0, 58.0, epochs=12)))
+    lines += [("method_long", "long_simclr_s0"), ("method_long", "long_moco_s0")]  # moco: listed, no directory
+    text = build(tmp_path, runs, lines)
+    head = text.split("## The runs and the rule")[1].split("## Study")[0]
+    assert ("- Runs: 14 (the run directories and the runs studies.tsv names): 13 finished, 0 failed, 1 not finished "
+            "(no final record yet).") in head
+    assert "The encoder study's gains over each encoder's own floor are compared by one t-test" in head
+    assert "method_long s = 0.10 (df = 2) from the random-init floor's seeds alone" in head
+    assert "encoder s = 0.10 (df = 8);" in head
 
 
 def test_a_label_study_with_no_finished_run_prints_no_empty_table(tmp_path):
