@@ -491,6 +491,31 @@ def gain_verdict(fam, a, b):
     return "above" if diff > 0 else "below"
 
 
+# Parameters of each encoder f (without head), as models.build_encoder builds it; a test keeps the
+# two equal. Here so that the report, which imports no model code, can order encoders by size.
+ENCODER_PARAMS = {"convnet": 388_896, "quicknet": 684_320, "resnet18": 11_168_832, "resnet34": 21_276_992,
+                  "resnet50": 23_500_352}
+
+
+def size_text(d, fam, rows):
+    """Encoder Discussion: whether the largest encoder gains more over its floor than the next
+    largest (SimCLR Fig. 7's direction), by the gain-vs-gain test."""
+    sized = sorted([s for s in rows if s["label"] in ENCODER_PARAMS], key=lambda s: ENCODER_PARAMS[s["label"]])
+    if len(sized) < 2:
+        return ""
+    big, nxt = sized[-1], sized[-2]
+    gain = {s["label"]: s["mean"] - mean_std(s["floor"])[0] for s in sized}
+    v = gain_verdict(fam, big, nxt)
+    head = (" By size (parameters of f: " + ", ".join(f"{s['label']} {ENCODER_PARAMS[s['label']] / 1e6:.2f}M"
+                                                       for s in sized)
+            + f"), the largest, {big['label']} ({gain[big['label']]:+.2f}), against the next, {nxt['label']} "
+            f"({gain[nxt['label']]:+.2f}): ")
+    return head + {"above": "it gains more beyond noise, the paper's direction.",
+                   "below": "it gains less beyond noise, unlike the paper, at this budget.",
+                   "within": "within noise of each other, so the paper's direction does not show at this budget."
+                   }.get(v, f"not called ({said(v)}).")
+
+
 def encoder_discussion(d):
     fam = d.family()
     text = ("**Encoder.** SimCLR (Fig. 7) finds that self-supervised learning gains more than supervised learning "
@@ -508,6 +533,7 @@ def encoder_discussion(d):
                      f"({gains[0]['label']}, {gains[1]['label']}) are "
                      + {"within": "within noise of each other.", "above": f"apart beyond noise ({gains[0]['label']} "
                         "gains more)."}.get(v, f"not called ({said(v)}).") )
+        text += size_text(d, fam, rows)
     mins = [f"{s['label']} {np.mean(s['minutes']):.2f}" for s in d.summaries if s["minutes"]]
     if mins:
         text += f" Minutes a run at {budget(d)}: {', '.join(mins)}."

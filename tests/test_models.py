@@ -17,6 +17,15 @@ def test_every_encoder_has_a_stated_feature_dim():
     assert set(FEATURE_DIM) == set(models.ENCODERS)
 
 
+def test_the_reports_table_of_encoder_sizes_matches_the_models():
+    """studies.ENCODER_PARAMS (the report imports no model code) is each encoder's parameter count."""
+    import studies
+    for name, n in studies.ENCODER_PARAMS.items():
+        enc = models.build_encoder(name)
+        enc = enc[0] if isinstance(enc, tuple) else enc
+        assert sum(p.numel() for p in enc.parameters()) == n, name
+
+
 @pytest.mark.parametrize("name", models.ENCODERS)
 def test_encoder_output_is_the_representation(name):
     torch.manual_seed(0)

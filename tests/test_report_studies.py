@@ -673,6 +673,26 @@ def test_header_counts_runs_truly_states_every_rule_and_where_a_spread_comes_fro
     assert "encoder s = 0.10 (df = 8);" in head
 
 
+def test_encoder_discussion_orders_encoders_by_size_as_simclr_fig7_does(tmp_path):
+    """The Discussion cites Fig. 7 (bigger encoders gain more): it now says whether the largest
+    encoder's gain over its floor is above the next largest's, by the gain-vs-gain test."""
+    def grid(r18_gain):
+        runs = []
+        for i, d in enumerate(SPREAD):
+            for enc, lin, floor in (("convnet", 54.0, 39.2), ("quicknet", 57.0, 42.3), ("resnet18", 38.0 + r18_gain, 38.0)):
+                runs.append((f"{enc}_s{i}", pre(i, lin + d, encoder=enc)))
+                runs.append((f"rand_{enc}_s{i}", dict(script="linear_eval", args=dict(PROBE, encoder=enc, seed=i),
+                                                      top1=floor + d, kind="random-init")))
+        return runs, [("encoder", n) for n, _ in runs]
+    for r18_gain, words in ((20.0, "it gains more beyond noise, the paper's direction."),
+                            (14.7, "within noise of each other, so the paper's direction does not show"),
+                            (10.0, "it gains less beyond noise, unlike the paper, at this budget.")):
+        runs, lines = grid(r18_gain)
+        disc = build(tmp_path / str(r18_gain), runs, lines).split("**Encoder.**")[1].split("\n")[0]
+        assert (f"By size (parameters of f: convnet 0.39M, quicknet 0.68M, resnet18 11.17M), the largest, resnet18 "
+                f"({r18_gain:+.2f}), against the next, quicknet (+14.70): {words}") in disc
+
+
 def test_a_label_study_with_no_finished_run_prints_no_empty_table(tmp_path):
     """A grid in progress lists label runs in studies.tsv before any of them is recorded: the
     section says so instead of printing a table header without columns."""
