@@ -513,7 +513,7 @@ def size_text(d, fam, rows):
     return head + {"above": "it gains more beyond noise, the paper's direction.",
                    "below": "it gains less beyond noise, unlike the paper, at this budget.",
                    "within": "within noise of each other, so the paper's direction does not show at this budget."
-                   }.get(v, f"not called ({said(v)}).")
+                   }.get(v, f"{said(v)}.")
 
 
 def encoder_discussion(d):

@@ -691,6 +691,10 @@ def test_encoder_discussion_orders_encoders_by_size_as_simclr_fig7_does(tmp_path
         disc = build(tmp_path / str(r18_gain), runs, lines).split("**Encoder.**")[1].split("\n")[0]
         assert (f"By size (parameters of f: convnet 0.39M, quicknet 0.68M, resnet18 11.17M), the largest, resnet18 "
                 f"({r18_gain:+.2f}), against the next, quicknet (+14.70): {words}") in disc
+    runs, lines = grid(20.0)
+    lines = [(s, n) for s, n in lines if "resnet18_s1" not in n and "resnet18_s2" not in n]  # one seed of resnet18
+    disc = build(tmp_path / "one", runs, lines).split("**Encoder.**")[1].split("\n")[0]
+    assert "against the next, quicknet (+14.70): indicative only (n=1), not called." in disc
 
 
 def test_a_label_study_with_no_finished_run_prints_no_empty_table(tmp_path):
