@@ -177,7 +177,11 @@ def study_table(d, default_names):
     top = ranked[0] if ranked else None
     best = top if top is not None and "gives the best" in st.winner_text(d).split(".")[0] else None
     lines = ["| " + " | ".join(c for c, _ in columns) + " |", "|" + "---|" * len(columns)]
+    # runs studies.tsv lists that have not written a config.json yet: no setting to show them under
+    waiting = [s for s in summaries if not s["ok"] and all(not r["args"] for r in s["runs"])]
     for s in summaries:
+        if any(s is w for w in waiting):
+            continue
         notes = []
         if any(r["name"] in default_names for r in s["runs"]):
             notes.append("default setting")
@@ -203,7 +207,9 @@ def study_table(d, default_names):
         else:
             row = [md(c) for c in row]
         lines.append("| " + " | ".join(row + [md("; ".join(notes))]) + " |")
-    return lines + [""]
+    n = sum(len(w["runs"]) for w in waiting)
+    return lines + ([""] + [f"Not started yet (listed in studies.tsv, no record): {n} run{'s' if n > 1 else ''}."]
+                    if n else []) + [""]
 
 
 def floor_line(floor):

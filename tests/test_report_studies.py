@@ -697,6 +697,16 @@ def test_encoder_discussion_orders_encoders_by_size_as_simclr_fig7_does(tmp_path
     assert "against the next, quicknet (+14.70): indicative only (n=1), not called." in disc
 
 
+def test_a_run_listed_but_not_started_gets_no_table_row_of_its_own(tmp_path):
+    """run_all.sh lists a run in studies.tsv before it writes config.json: with no arguments it has no
+    setting, and the table showed its directory name as a setting. It is counted under the table."""
+    runs, lines = tau_grid({0.1: 55.5, 0.5: 54.2})
+    lines.append(("tau", "simclr_t1.0_s0"))  # no directory yet
+    tau = section(build(tmp_path, runs, lines), "tau")
+    assert "simclr_t1.0_s0" not in tau
+    assert "Not started yet (listed in studies.tsv, no record): 1 run." in tau
+
+
 def test_a_label_study_with_no_finished_run_prints_no_empty_table(tmp_path):
     """A grid in progress lists label runs in studies.tsv before any of them is recorded: the
     section says so instead of printing a table header without columns."""
