@@ -1180,10 +1180,16 @@ def fraction_discussion(d):
         text += (" Here the settings other than the default have one seed (indicative): "
                  + ", ".join(f"{s['label']}: {s['mean']:.2f}%" for s in d.ranked) + "; no conclusion is drawn.")
     elif len(seeded) >= 2:
-        kind, _ = shape(sorted([s for s in seeded if is_number(s["setting"])], key=lambda s: s["setting"]), fam)
-        text += f" Here accuracy is {'flat within noise' if kind == 'flat' else kind} across the fractions"
+        pts = sorted([s for s in seeded if is_number(s["setting"])], key=lambda s: s["setting"])
+        kind, k = shape(pts, fam)
+        text += " Here accuracy " + {"flat": "is flat within noise across the fractions",
+                                     "rising": "rises with the fraction beyond noise",
+                                     "falling": "falls as the fraction grows, beyond noise",
+                                     "peak": f"has an interior peak at {pts[k]['label'] if k is not None else ''}",
+                                     "dip": f"has an interior dip at {pts[k]['label'] if k is not None else ''}"
+                                     }.get(kind, "follows no single shape across the fractions")
         text += (": at " + budget(d) + " more images do not help without more steps." if d.spec.equal_steps and
-                 kind == "flat" else ".")
+                 kind == "flat" else ".") + single_seed_sentence(d, "fraction = ")
     return text
 
 
@@ -1192,9 +1198,16 @@ def fraction_summary(d):
         return None
     fam = d.family()
     n1 = any(fam.n(s["label"]) == 1 for s in d.ranked)
+    seeded = seeded_by_setting(d, fam)
+    rule = ""
+    if len(seeded) >= 2:
+        kind, _ = shape(seeded, fam)
+        rule = ("; by the rule, over " + ", ".join(s["label"] for s in seeded) + ": "
+                + {"flat": "flat within noise", "rising": "rising beyond noise", "falling": "falling beyond noise"}.get(
+                    kind, "no single direction"))
     return (f"**Pre-training data{' at equal steps' if d.spec.equal_steps else ''}**: "
             + ", ".join(f"{s['label']}: {s['mean']:.2f}%" for s in sorted(d.ranked, key=lambda s: s["setting"]))
-            + (" (settings with one seed: indicative)." if n1 else "."))
+            + (" (settings with one seed: indicative)" if n1 else "") + rule + ".")
 
 
 # ----------------------------------------------------------------------------- label

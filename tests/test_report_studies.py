@@ -707,6 +707,22 @@ def test_a_run_listed_but_not_started_gets_no_table_row_of_its_own(tmp_path):
     assert "Not started yet (listed in studies.tsv, no record): 1 run." in tau
 
 
+def test_fraction_discussion_names_each_shape_in_words():
+    """The pre-training-data paragraph printed the shape's code word ("accuracy is peak across the
+    fractions"); each shape now has its sentence, and a flat series at equal steps its reading; the
+    summary line gives the rule's reading of the seeded fractions."""
+    def d(means):
+        summaries = [{"setting": f, "label": str(f), "lin": [m + x for x in SPREAD], "mean": m, "knn": [],
+                      "floor": [], "ok": [], "runs": []} for f, m in zip((0.1, 0.5, 1.0), means)]
+        return studies.StudyData("fraction_steps", studies.STUDIES["fraction_steps"], summaries, None, {})
+    assert "Here accuracy is flat within noise across the fractions: at this grid's budget more images do not " \
+        "help without more steps." in studies.fraction_discussion(d((67.4, 67.5, 67.45)))
+    assert "Here accuracy rises with the fraction beyond noise." in studies.fraction_discussion(d((60.0, 63.0, 66.0)))
+    assert "Here accuracy has an interior peak at 0.5." in studies.fraction_discussion(d((60.0, 66.0, 60.0)))
+    assert studies.fraction_summary(d((67.4, 67.5, 67.45))).endswith("; by the rule, over 0.1, 0.5, 1.0: flat within noise.")
+    assert studies.fraction_summary(d((60.0, 63.0, 66.0))).endswith("rising beyond noise.")
+
+
 def test_a_label_study_with_no_finished_run_prints_no_empty_table(tmp_path):
     """A grid in progress lists label runs in studies.tsv before any of them is recorded: the
     section says so instead of printing a table header without columns."""
