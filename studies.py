@@ -284,6 +284,10 @@ def floor_text(d):
                 f"{min(s['mean'] for s in d.ranked) - fam.mean(FLOOR):+.2f} to "
                 f"{max(s['mean'] for s in d.ranked) - fam.mean(FLOOR):+.2f} points from it.")
     n_above = verdicts.count("above")
+    if all(v == "indicative" for v in verdicts):
+        return (f"Against {head} no setting is called (each has one seed: indicative); their means are "
+                f"{min(s['mean'] for s in d.ranked) - fam.mean(FLOOR):+.2f} to "
+                f"{max(s['mean'] for s in d.ranked) - fam.mean(FLOOR):+.2f} points from it.")
     text = f"{n_above} of {len(d.ranked)} settings {'beats' if n_above == 1 else 'beat'} {head} beyond noise"
     for verdict, what in (("within", "within noise of it"), ("below", "below it"), ("indicative", "indicative (n=1)")):
         group = [name(d.key, s) for s, v in zip(d.ranked, verdicts) if v == verdict]
@@ -1156,9 +1160,15 @@ def long_order_text(d):
         return (f"At {budget(d)}, only {done} {'has' if len(d.ranked) == 1 else 'have'} finished, so whether the "
                 "method study's ranking holds cannot be said yet.")
     order = lambda x: " > ".join(s["label"] for s in x.ranked if s["label"] in shared)  # noqa: E731
-    return (f"Order by mean at {budget(d)}: {order(d)}; at the method study's {budget(short)}: {order(short)} — the "
+    text = (f"Order by mean at {budget(d)}: {order(d)}; at the method study's {budget(short)}: {order(short)} — the "
             f"order by mean {'holds' if order(d) == order(short) else 'changes'} (each pair's calls are in the two "
-            "studies' own sentences).")
+            "studies' own sentences)")
+    top = next(s["label"] for s in short.ranked if s["label"] in shared)
+    mean = lambda x, label: next(s["mean"] for s in x.ranked if s["label"] == label)  # noqa: E731
+    gaps = [f"{label} {mean(short, label) - mean(short, top):+.2f} → {mean(d, label) - mean(d, top):+.2f}"
+            for label in (s["label"] for s in short.ranked if s["label"] in shared) if label != top]
+    return text + (f"; by mean, each method's gap to {top} from the shorter to the longer budget: {', '.join(gaps)} "
+                   "points." if gaps else ".")
 
 
 def method_long_sentences(d):

@@ -252,6 +252,9 @@ def test_a_negatives_study_and_the_method_study_at_a_longer_budget(tmp_path):
     long = section(text, "method_long")
     assert "method = byol gives the best linear top-1" in long
     assert "the order by mean changes" in long
+    # how far each method is from the method study's first, at both budgets (BYOL closing in is the point)
+    assert ("by mean, each method's gap to moco from the shorter to the longer budget: simclr -0.80 → -0.50, "
+            "byol -4.00 → +1.00 points.") in long
     disc = text.split("## Discussion")[1]
     assert "**Negatives.**" in disc and "**Method at the longer budget.**" in disc
     summary = text.split("## Summary")[1].split("\n- Data")[0]
@@ -721,6 +724,22 @@ def test_fraction_discussion_names_each_shape_in_words():
     assert "Here accuracy has an interior peak at 0.5." in studies.fraction_discussion(d((60.0, 66.0, 60.0)))
     assert studies.fraction_summary(d((67.4, 67.5, 67.45))).endswith("; by the rule, over 0.1, 0.5, 1.0: flat within noise.")
     assert studies.fraction_summary(d((60.0, 63.0, 66.0))).endswith("rising beyond noise.")
+
+
+def test_settings_with_one_seed_each_are_not_counted_as_failing_to_beat_the_floor(tmp_path):
+    """method_long with one seed per method read "0 of 3 settings beat the random-init floor beyond
+    noise": no setting was called, which is not the same as none beating it."""
+    runs, lines = [(f"tau{t}_s0", pre(0, m, tau=t)) for t, m in ((0.1, 55.5), (0.5, 54.2))], []
+    lines = [("tau", n) for n, _ in runs]
+    for i, d in enumerate(SPREAD):
+        name = f"rand_s{i}"
+        runs.append((name, dict(script="linear_eval", args=dict(PROBE, encoder="convnet", seed=i), top1=48.0 + d,
+                                kind="random-init")))
+        lines.append(("floor", name))
+    tau = section(build(tmp_path, runs, lines), "tau")
+    assert "0 of 2 settings beat" not in tau
+    assert ("no setting is called (each has one seed: indicative); their means are +6.20 to +7.50 points from "
+            "it.") in tau
 
 
 def test_a_label_study_with_no_finished_run_prints_no_empty_table(tmp_path):
