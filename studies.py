@@ -1371,7 +1371,9 @@ def label_discussion(table):
     text += (" Here fine-tuning minus supervised is " + ", ".join(
         f"{g:+.2f} points at {100 * f:g}%" + (f" ({said(v)})" if v in stats.DECIDED else "")
         for (f, g), v in zip(gaps, verdicts))
-        + (" (one seed per cell: indicative)" if any(v not in stats.DECIDED for v in verdicts) else ""))
+        + ((" (one seed per cell: indicative)" if all(len(v) < 2 for v in fam.groups.values()) else
+            " (a gap without a verdict has a cell with one seed: indicative)")
+           if any(v not in stats.DECIDED for v in verdicts) else ""))
     shrinks = len(gaps) >= 2 and all(a[1] > b[1] for a, b in zip(gaps, gaps[1:]))
     paper = [(f, g, ft - sup) for f, g in gaps for pf, (sup, ft) in SIMCLR_TABLE7.items() if abs(f - pf) < 1e-9]
     if shrinks:
@@ -1405,7 +1407,9 @@ def label_summary(table):
     if not parts:
         return None
     return ("**Supervised vs SSL + fine-tuning** (% top-1; in brackets the gap to supervised at the same labels, "
-            "in points" + ("; one seed per cell: indicative" if n1 else "") + "): " + "; ".join(parts) + ".")
+            "in points" + (("; one seed per cell: indicative" if all(len(v) < 2 for v in fam.groups.values()) else
+                            "; a gap without a verdict has a cell with one seed: indicative") if n1 else "")
+            + "): " + "; ".join(parts) + ".")
 
 
 # ----------------------------------------------------------------------------- the table of studies

@@ -346,6 +346,13 @@ def test_label_summary_gives_signed_gaps_to_supervised_not_a_range_of_trailing(t
     assert "1%: supervised 46.00, fine-tuned 56.00 (+10.00, beyond noise), SSL linear 49.00 (+3.00, beyond noise)" in line
     assert "10%: supervised 72.00, fine-tuned 72.10 (+0.10, within noise), SSL linear 55.00 (-17.00, beyond noise)" in line
     assert "trails" not in line and "indicative" not in line
+    # one seed more at 1% only: the cells differ in n, so the note may not say "one seed per cell"
+    tbl = {(f, k): ([v, v + 0.2] if f == 0.01 else [v]) for f, (sup, ft) in ((0.01, (46.0, 56.0)), (0.1, (72.0, 74.5)))
+           for k, v in (("supervised", sup), ("finetune", ft))}
+    mixed = studies.label_summary(tbl)
+    assert "one seed per cell" not in mixed and "a gap without a verdict has a cell with one seed: indicative" in mixed
+    assert "1%: supervised 46.10, fine-tuned 56.10 (+10.00, beyond noise)" in mixed
+    assert "one seed per cell" not in studies.label_discussion(tbl)
 
 
 def test_label_discussion_compares_the_gain_with_the_papers_fraction_by_fraction(tmp_path):
