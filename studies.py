@@ -1190,7 +1190,7 @@ def fraction_discussion(d):
         text += (" Here the settings other than the default have one seed (indicative): "
                  + ", ".join(f"{s['label']}: {s['mean']:.2f}%" for s in d.ranked) + "; no conclusion is drawn.")
     elif len(seeded) >= 2:
-        pts = sorted([s for s in seeded if is_number(s["setting"])], key=lambda s: s["setting"])
+        pts = seeded_by_setting(d, fam)
         kind, k = shape(pts, fam)
         text += " Here accuracy " + {"flat": "is flat within noise across the fractions",
                                      "rising": "rises with the fraction beyond noise",
@@ -1352,6 +1352,15 @@ def label_sentences(table, runs, default_run):
     return [t for t in text if t]
 
 
+def label_seed_note(fam):
+    """How the label study's single-seed cells are marked: every cell one seed, some, or none ('')."""
+    if not any(len(v) == 1 for v in fam.groups.values()):
+        return ""
+    if all(len(v) < 2 for v in fam.groups.values()):
+        return "one seed per cell: indicative"
+    return "a gap without a verdict has a cell with one seed: indicative"
+
+
 # SimCLR Table 7 (ResNet-50 top-1 on ImageNet): label fraction -> (supervised, SimCLR fine-tuned)
 SIMCLR_TABLE7 = {0.01: (25.4, 48.3), 0.1: (56.4, 65.6)}
 
@@ -1371,9 +1380,7 @@ def label_discussion(table):
     text += (" Here fine-tuning minus supervised is " + ", ".join(
         f"{g:+.2f} points at {100 * f:g}%" + (f" ({said(v)})" if v in stats.DECIDED else "")
         for (f, g), v in zip(gaps, verdicts))
-        + ((" (one seed per cell: indicative)" if all(len(v) < 2 for v in fam.groups.values()) else
-            " (a gap without a verdict has a cell with one seed: indicative)")
-           if any(v not in stats.DECIDED for v in verdicts) else ""))
+        + (f" ({label_seed_note(fam)})" if any(v not in stats.DECIDED for v in verdicts) else ""))
     shrinks = len(gaps) >= 2 and all(a[1] > b[1] for a, b in zip(gaps, gaps[1:]))
     paper = [(f, g, ft - sup) for f, g in gaps for pf, (sup, ft) in SIMCLR_TABLE7.items() if abs(f - pf) < 1e-9]
     if shrinks:
@@ -1390,7 +1397,6 @@ def label_summary(table):
     """Each fraction's supervised accuracy and, beside fine-tuning and the SSL probe, their signed gap
     to it with the rule's verdict (a gap's sign is its direction: the probe can beat supervised at 1%)."""
     fam = label_family(table)
-    n1 = any(len(v) == 1 for v in fam.groups.values())
 
     def gap(f, kind):
         a, b = cell(f, kind), cell(f, "supervised")
@@ -1407,9 +1413,7 @@ def label_summary(table):
     if not parts:
         return None
     return ("**Supervised vs SSL + fine-tuning** (% top-1; in brackets the gap to supervised at the same labels, "
-            "in points" + (("; one seed per cell: indicative" if all(len(v) < 2 for v in fam.groups.values()) else
-                            "; a gap without a verdict has a cell with one seed: indicative") if n1 else "")
-            + "): " + "; ".join(parts) + ".")
+            "in points" + (f"; {note}" if (note := label_seed_note(fam)) else "") + "): " + "; ".join(parts) + ".")
 
 
 # ----------------------------------------------------------------------------- the table of studies

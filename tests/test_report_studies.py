@@ -641,17 +641,22 @@ def test_discussion_reads_a_falling_tau_and_heads_within_noise_of_none_as_they_a
             "the head out costs the probe on h nothing beyond noise at this budget") in disc
 
 
+def encoder_grid(encoders):
+    """runs and studies.tsv lines of an encoder study: for each (encoder, linear top-1, untrained
+    top-1), three seeds of the trained encoder and of its random-init copy."""
+    runs = []
+    for i, d in enumerate(SPREAD):
+        for enc, lin, floor in encoders:
+            runs.append((f"{enc}_s{i}", pre(i, lin + d, encoder=enc)))
+            runs.append((f"rand_{enc}_s{i}", dict(script="linear_eval", args=dict(PROBE, encoder=enc, seed=i),
+                                                  top1=floor + d, kind="random-init")))
+    return runs, [("encoder", n) for n, _ in runs]
+
+
 def test_encoder_summary_gives_the_verdict_of_each_order(tmp_path):
     """With seeds on both encoders, the summary says whether each order (raw accuracy, gain over the
     own floor) is beyond noise: a gain order within noise may not read as a second ranking."""
-    runs = []
-    for i, d in enumerate(SPREAD):
-        runs += [(f"conv_s{i}", pre(i, 54.0 + d)), (f"quick_s{i}", pre(i, 57.0 + d, encoder="quicknet"))]
-        runs.append((f"rand_conv_s{i}", dict(script="linear_eval", args=dict(PROBE, encoder="convnet", seed=i),
-                                             top1=39.2 + d, kind="random-init")))
-        runs.append((f"rand_quick_s{i}", dict(script="linear_eval", args=dict(PROBE, encoder="quicknet", seed=i),
-                                              top1=42.3 + d, kind="random-init")))
-    lines = [("encoder", n) for n, _ in runs]
+    runs, lines = encoder_grid((("convnet", 54.0, 39.2), ("quicknet", 57.0, 42.3)))
     text = build(tmp_path, runs, lines)
     summary = text.split("## Summary")[1].split("## The runs")[0]
     assert ("first by raw accuracy quicknet (beyond noise of convnet), by gain over its own floor convnet (within "
@@ -664,14 +669,7 @@ def test_header_counts_runs_truly_states_every_rule_and_where_a_spread_comes_fro
     """Header fixes of the review: runs listed in studies.tsv without a directory are counted as not
     finished (not as directories); the encoder study's gain-vs-gain test is stated beside the Holm
     rule; a study whose pooled spread comes from its floor's seeds alone says so."""
-    runs = []
-    for i, d in enumerate(SPREAD):
-        runs += [(f"conv_s{i}", pre(i, 54.0 + d)), (f"quick_s{i}", pre(i, 57.0 + d, encoder="quicknet"))]
-        runs.append((f"rand_conv_s{i}", dict(script="linear_eval", args=dict(PROBE, encoder="convnet", seed=i),
-                                             top1=39.2 + d, kind="random-init")))
-        runs.append((f"rand_quick_s{i}", dict(script="linear_eval", args=dict(PROBE, encoder="quicknet", seed=i),
-                                              top1=42.3 + d, kind="random-init")))
-    lines = [("encoder", n) for n, _ in runs]
+    runs, lines = encoder_grid((("convnet", 54.0, 39.2), ("quicknet", 57.0, 42.3)))
     runs.append(("long_simclr_s0", pre(0, 58.0, epochs=12)))
     lines += [("method_long", "long_simclr_s0"), ("method_long", "long_moco_s0")]  # moco: listed, no directory
     text = build(tmp_path, runs, lines)
@@ -687,13 +685,7 @@ def test_encoder_discussion_orders_encoders_by_size_as_simclr_fig7_does(tmp_path
     """The Discussion cites Fig. 7 (bigger encoders gain more): it now says whether the largest
     encoder's gain over its floor is above the next largest's, by the gain-vs-gain test."""
     def grid(r18_gain):
-        runs = []
-        for i, d in enumerate(SPREAD):
-            for enc, lin, floor in (("convnet", 54.0, 39.2), ("quicknet", 57.0, 42.3), ("resnet18", 38.0 + r18_gain, 38.0)):
-                runs.append((f"{enc}_s{i}", pre(i, lin + d, encoder=enc)))
-                runs.append((f"rand_{enc}_s{i}", dict(script="linear_eval", args=dict(PROBE, encoder=enc, seed=i),
-                                                      top1=floor + d, kind="random-init")))
-        return runs, [("encoder", n) for n, _ in runs]
+        return encoder_grid((("convnet", 54.0, 39.2), ("quicknet", 57.0, 42.3), ("resnet18", 38.0 + r18_gain, 38.0)))
     for r18_gain, words in ((20.0, "it gains more beyond noise, the paper's direction."),
                             (14.7, "within noise of each other, so the paper's direction does not show"),
                             (10.0, "it gains less beyond noise, unlike the paper, at this budget.")):
