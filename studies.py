@@ -1285,8 +1285,14 @@ def subset_text(runs, default_run):
         return ""
     pf = float(pf)
     n = (default_run["config"].get("schedule") or {}).get("images")
+    seeds = sorted({r["recipe"].get("seed", r["args"].get("seed")) for r in runs if r["label_fraction"] is not None}
+                   - {None})
+    # run_all.sh evaluates each seed's default encoder with that seed's label subsets
+    draw = (f"drawn by the same seeded stratified draw (seed {seed}) as the label subsets" if len(seeds) < 2 else
+            "drawn at each seed (" + ", ".join(map(str, seeds)) + ") by the same seeded stratified draw as that "
+            "seed's label subsets")
     head = (f"The SSL encoder was pre-trained on {100 * pf:g}% of the training images" + (f" ({n:,})" if n else "")
-            + f", drawn by the same seeded stratified draw (seed {seed}) as the label subsets")
+            + ", " + draw)
     parts = []
     for f in fracs:
         if abs(f - pf) < 1e-9:

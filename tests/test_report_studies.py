@@ -172,6 +172,21 @@ def test_label_study_states_each_classifiers_steps_and_that_pretraining_saw_the_
             "them; at 100% most labelled images were never seen in pre-training.") in label
 
 
+def test_label_study_with_several_seeds_says_each_seed_draws_its_own_subsets(tmp_path):
+    """run_all.sh evaluates each seed's default encoder with that seed's label subsets: with seeds 0 and 1
+    the sentence names both instead of "seed 0" alone."""
+    runs, lines = label_runs()
+    more = [("default_s1", pre(1, 54.6))]
+    for name, kw in runs[1:]:
+        more.append((name + "_s1", dict(kw, args=dict(kw["args"], seed=1), top1=kw["top1"] + 0.2)))
+    runs += more
+    lines += [("label", name) for name, _ in more]
+    label = section(build(tmp_path, runs, lines), "label")
+    assert "(seed 0)" not in label
+    assert ("drawn at each seed (0, 1) by the same seeded stratified draw as that seed's label subsets: at 1% the "
+            "labelled images lie among them") in label
+
+
 def test_alignment_and_uniformity_are_described_from_every_tau_not_the_end_points():
     """The issue's uniformity series (-0.93, -2.78, -3.30, -2.95, -2.68): its minimum is inside, and the
     best aligned τ is among the least accurate."""
