@@ -278,16 +278,14 @@ def floor_text(d):
     f = d.floor
     head = f"the random-init floor of {f['encoder']} ({stats.fmt_ci(fam, FLOOR)})"
     verdicts = [fam.verdict(s["label"], FLOOR) for s in d.ranked]
+    gaps = [s["mean"] - fam.mean(FLOOR) for s in d.ranked]
+    span = f"{min(gaps):+.2f} to {max(gaps):+.2f} points from it."
     if not fam.df or fam.n(FLOOR) == 1:
         why = "no seed spread" if not fam.df else "the floor has one seed"
-        return (f"Against {head} no difference is called ({why}); the settings' means are "
-                f"{min(s['mean'] for s in d.ranked) - fam.mean(FLOOR):+.2f} to "
-                f"{max(s['mean'] for s in d.ranked) - fam.mean(FLOOR):+.2f} points from it.")
+        return f"Against {head} no difference is called ({why}); the settings' means are {span}"
     n_above = verdicts.count("above")
     if all(v == "indicative" for v in verdicts):
-        return (f"Against {head} no setting is called (each has one seed: indicative); their means are "
-                f"{min(s['mean'] for s in d.ranked) - fam.mean(FLOOR):+.2f} to "
-                f"{max(s['mean'] for s in d.ranked) - fam.mean(FLOOR):+.2f} points from it.")
+        return f"Against {head} no setting is called (each has one seed: indicative); their means are {span}"
     text = f"{n_above} of {len(d.ranked)} settings {'beats' if n_above == 1 else 'beat'} {head} beyond noise"
     for verdict, what in (("within", "within noise of it"), ("below", "below it"), ("indicative", "indicative (n=1)")):
         group = [name(d.key, s) for s, v in zip(d.ranked, verdicts) if v == verdict]
@@ -1160,15 +1158,14 @@ def long_order_text(d):
         return (f"At {budget(d)}, only {done} {'has' if len(d.ranked) == 1 else 'have'} finished, so whether the "
                 "method study's ranking holds cannot be said yet.")
     order = lambda x: " > ".join(s["label"] for s in x.ranked if s["label"] in shared)  # noqa: E731
-    text = (f"Order by mean at {budget(d)}: {order(d)}; at the method study's {budget(short)}: {order(short)} — the "
+    # each method's gap to the method study's first, at both budgets (two or more shared: never empty)
+    long_mean, short_mean = ({s["label"]: s["mean"] for s in x.ranked} for x in (d, short))
+    top, *rest = [s["label"] for s in short.ranked if s["label"] in shared]
+    gaps = [f"{m} {short_mean[m] - short_mean[top]:+.2f} → {long_mean[m] - long_mean[top]:+.2f}" for m in rest]
+    return (f"Order by mean at {budget(d)}: {order(d)}; at the method study's {budget(short)}: {order(short)} — the "
             f"order by mean {'holds' if order(d) == order(short) else 'changes'} (each pair's calls are in the two "
-            "studies' own sentences)")
-    top = next(s["label"] for s in short.ranked if s["label"] in shared)
-    mean = lambda x, label: next(s["mean"] for s in x.ranked if s["label"] == label)  # noqa: E731
-    gaps = [f"{label} {mean(short, label) - mean(short, top):+.2f} → {mean(d, label) - mean(d, top):+.2f}"
-            for label in (s["label"] for s in short.ranked if s["label"] in shared) if label != top]
-    return text + (f"; by mean, each method's gap to {top} from the shorter to the longer budget: {', '.join(gaps)} "
-                   "points." if gaps else ".")
+            f"studies' own sentences); by mean, each method's gap to {top} from the shorter to the longer budget: "
+            f"{', '.join(gaps)} points.")
 
 
 def method_long_sentences(d):
@@ -1277,16 +1274,16 @@ def subset_text(runs, default_run):
         return ""
     a = default_run["args"]
     pf, seed = a.get("fraction"), a.get("seed")
+    seed_of = lambda r: r["recipe"].get("seed", r["args"].get("seed"))  # noqa: E731
     # stratified_subset draws each class's permutation from the seed: the same seed gives the same
     # images at the same fraction, and a smaller fraction takes a prefix of the same permutation
     fracs = sorted({float(r["label_fraction"]) for r in runs if r["label_fraction"] is not None
-                    and r["recipe"].get("seed", r["args"].get("seed")) == seed})
+                    and seed_of(r) == seed})
     if pf is None or not fracs:
         return ""
     pf = float(pf)
     n = (default_run["config"].get("schedule") or {}).get("images")
-    seeds = sorted({r["recipe"].get("seed", r["args"].get("seed")) for r in runs if r["label_fraction"] is not None}
-                   - {None})
+    seeds = sorted({seed_of(r) for r in runs if r["label_fraction"] is not None} - {None})
     # run_all.sh evaluates each seed's default encoder with that seed's label subsets
     draw = (f"drawn by the same seeded stratified draw (seed {seed}) as the label subsets" if len(seeds) < 2 else
             "drawn at each seed (" + ", ".join(map(str, seeds)) + ") by the same seeded stratified draw as that "
