@@ -12,7 +12,8 @@ Adding a study is one entry in the table plus its section below.
 Every comparison goes through stats.Family (pooled spread, Student-t, Holm within the study);
 every verdict is said with stats.WORDS. Imports no model code: records and stats only.
 """
-from collections import namedtuple
+import re
+from collections import Counter, namedtuple
 
 import numpy as np
 from scipy import stats as sps
@@ -1510,6 +1511,9 @@ def limitations(runs):
     threads = sorted({r["config"].get("threads") for r in pre if r["config"].get("threads")})
     minutes = [m for r in pre for m in ([r["seconds"] / 60] if r["seconds"] else [])]
     seeds = sorted({r["args"].get("seed") for r in pre if r["args"].get("seed") is not None})
+    per_setting = Counter(re.sub(r"_s\d+$", "", r["name"]) for r in runs.values() if r["status"] == "ok")
+    seeds_text = ("Cells with one seed are indicative only" if min(per_setting.values()) == 1 else
+                  f"Every cell has {min(per_setting.values())} or more seeds")
     return ("**Limitations.** Every pre-training run here is tiny next to the papers': "
             f"{', '.join(str(s) for s in steps)} optimisation steps"
             + (f" on {', '.join(f'{i:,}' for i in images)} images" if images else "")
@@ -1520,6 +1524,6 @@ def limitations(runs):
             + f"; seeds {', '.join(str(s) for s in seeds)}. The papers train 100-1,000 epochs on ImageNet's 1.28M "
             "images with ResNet-50 and batches up to 8,192. Effects that need long training or a large scale (BYOL's "
             "slow target, larger encoders, batches of thousands) cannot show at this budget, and a setting's rank here need not hold at "
-            "theirs. Cells with one seed are indicative only; linear top-1 is from the last epoch of a fixed probe "
+            f"theirs. {seeds_text}; linear top-1 is from the last epoch of a fixed probe "
             "recipe, not tuned per setting.")
 

@@ -309,6 +309,18 @@ def test_discussion_does_not_repeat_the_batch_size_literature_and_limitations_na
     assert "(BYOL's slow target, larger encoders, batches of thousands)" in limits and "(batch size," not in limits
 
 
+def test_limitations_call_one_seed_cells_indicative_only_where_the_grid_has_them(tmp_path):
+    """Once every setting of the quick grid had three seeds, Limitations still said "Cells with one seed
+    are indicative only", of cells the report no longer had: it now gives the least number of seeds."""
+    runs, lines = tau_grid({0.1: 55.5, 0.5: 54.2})
+    limits = build(tmp_path / "seeded", runs, lines).split("**Limitations.**")[1]
+    assert "Every cell has 3 or more seeds;" in limits and "one seed" not in limits
+    runs.append(("tau1.0_s0", pre(0, 53.0, tau=1.0)))
+    lines.append(("tau", "tau1.0_s0"))
+    limits = build(tmp_path / "single", runs, lines).split("**Limitations.**")[1]
+    assert "Cells with one seed are indicative only;" in limits and "Every cell has" not in limits
+
+
 def test_report_has_summary_rule_discussion_and_limitations_from_the_records(tmp_path):
     runs, lines = tau_grid({0.1: 55.5, 0.5: 54.2, 1.0: 53.0})
     text = build(tmp_path, runs, lines)
