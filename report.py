@@ -636,7 +636,7 @@ def discussion_lines(built, label, runs):
     paragraphs = [d.spec.discussion(d) for d in built.values() if d.spec.discussion]
     if label:
         paragraphs.append(st.label_discussion(label))
-    paragraphs.append(st.limitations(runs))
+    paragraphs.append(st.limitations(runs, st.fewest_seeds(built, label)))
     paragraphs = [p for p in paragraphs if p]
     if not paragraphs:
         return []

@@ -12,8 +12,7 @@ Adding a study is one entry in the table plus its section below.
 Every comparison goes through stats.Family (pooled spread, Student-t, Holm within the study);
 every verdict is said with stats.WORDS. Imports no model code: records and stats only.
 """
-import re
-from collections import Counter, namedtuple
+from collections import namedtuple
 
 import numpy as np
 from scipy import stats as sps
@@ -1497,8 +1496,17 @@ def ordered(names):
     return [s for s in STUDIES if s in names] + sorted(set(names) - set(STUDIES))
 
 
-def limitations(runs):
-    """The Limitations paragraph: the budget the grid ran at, from the records."""
+def fewest_seeds(built, label_cells):
+    """The fewest seeds of any group a comparison of the report reads: each study's settings, floors
+    and extra groups (its families) and the label study's cells."""
+    fams = [d.family() for d in built.values() if d.summaries]
+    fams += [label_family(label_cells)] if label_cells else []
+    return min((f.n(g) for f in fams for g in f.groups if f.n(g)), default=1)
+
+
+def limitations(runs, min_seeds):
+    """The Limitations paragraph: the budget the grid ran at, from the records; `min_seeds`: the
+    fewest seeds of any cell the report compares (`fewest_seeds`)."""
     pre = [r for r in runs.values() if r["script"] == "pretrain" and r["status"] == "ok"]
     if not pre:
         return ""
@@ -1511,9 +1519,8 @@ def limitations(runs):
     threads = sorted({r["config"].get("threads") for r in pre if r["config"].get("threads")})
     minutes = [m for r in pre for m in ([r["seconds"] / 60] if r["seconds"] else [])]
     seeds = sorted({r["args"].get("seed") for r in pre if r["args"].get("seed") is not None})
-    per_setting = Counter(re.sub(r"_s\d+$", "", r["name"]) for r in runs.values() if r["status"] == "ok")
-    seeds_text = ("Cells with one seed are indicative only" if min(per_setting.values()) == 1 else
-                  f"Every cell has {min(per_setting.values())} or more seeds")
+    seeds_text = ("Cells with one seed are indicative only" if min_seeds == 1 else
+                  f"Every cell has {min_seeds} or more seeds")
     return ("**Limitations.** Every pre-training run here is tiny next to the papers': "
             f"{', '.join(str(s) for s in steps)} optimisation steps"
             + (f" on {', '.join(f'{i:,}' for i in images)} images" if images else "")
