@@ -140,6 +140,7 @@ def load_run(root, name):
     metrics = read_jsonl(os.path.join(d, "metrics.jsonl"))
     result = (read_json(os.path.join(d, "linear_eval.json")) or read_json(os.path.join(d, "finetune.json"))
               or read_json(os.path.join(d, "supervised.json")))
+    z_result = read_json(os.path.join(d, "linear_eval_z.json")) or {}
     knn = [m["knn_top1"] for m in metrics if m.get("knn_top1") is not None]
     if os.path.exists(os.path.join(d, "FAILED")):
         status = "failed"
@@ -157,12 +158,14 @@ def load_run(root, name):
         "label_fraction": (result or {}).get("label_fraction", args.get("label_fraction")),
         "recipe": (result or {}).get("args") or args,  # the classifier's arguments, for evaluations
         "top1": (result or {}).get("test_acc"), "top5": (result or {}).get("test_top5"),
-        "z_top1": (read_json(os.path.join(d, "linear_eval_z.json")) or {}).get("test_acc"),
+        "z_top1": z_result.get("test_acc"),
         "knn": knn[-1] if knn else None,
         "loss": metrics[-1].get("loss") if metrics else None,
         "step": metrics[-1].get("step") if metrics and "step" in metrics[-1]
         else (config.get("schedule") or {}).get("total_steps", args.get("steps")),
         "seconds": seconds,
+        # the evaluations' own seconds (the probe on h, on z; fine-tuning; the supervised baseline whole)
+        "eval_seconds": sum(r.get("seconds") or 0.0 for r in (result or {}, z_result)),
         "features": os.path.join(d, "features_test.npz"),
         "retrieval": os.path.join(d, "retrieval.npz"),
         "confusion": read_confusion(result),

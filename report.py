@@ -324,6 +324,30 @@ def floor_only(fam):
     return all(len(v) < 2 for k, v in fam.groups.items() if k != st.FLOOR)
 
 
+def compute_text(runs):
+    """What the finished runs cost, from their own timings: pre-training (the epochs' seconds) and
+    evaluation (the probes, fine-tuning, the supervised baseline), in all and for each seed, with
+    the threads each run had. None when no finished run recorded a time."""
+    done = [r for r in runs.values() if r["status"] == "ok"]
+    pre = {id(r): r["seconds"] or 0.0 for r in done if r["script"] == "pretrain"}
+    cost = {id(r): pre.get(id(r), 0.0) + r["eval_seconds"] for r in done}
+    if not any(cost.values()):
+        return None
+    seeds = {}
+    for r in done:
+        seed = r["args"].get("seed")
+        if seed is not None:
+            seeds[seed] = seeds.get(seed, 0.0) + cost[id(r)]
+    threads = sorted({r["config"].get("threads") for r in done if r["config"].get("threads")})
+    hours = lambda s: f"{s / 3600:.1f}"
+    return (f"- Compute: the {len(done)} finished runs' own timings add up to {hours(sum(cost.values()))} hours, "
+            f"pre-training {hours(sum(pre.values()))} and evaluation {hours(sum(cost.values()) - sum(pre.values()))} "
+            "(the probes, fine-tuning, the supervised baseline)"
+            + (f"; by seed (hours): {', '.join(f'{k}: {hours(v)}' for k, v in sorted(seeds.items()))}" if len(seeds) > 1 else "")
+            + (f"; each run on {join_values(threads)} thread{'s' if threads != [1] else ''}" if threads else "")
+            + " (the epochs' and the evaluations' own seconds: start-up, the kNN monitor and checkpoints not counted).")
+
+
 def header_lines(title, runs, floors, families, compared=True):
     """Title and facts about the runs, all taken from their records (nothing from this machine);
     compared: the report compares settings, so it states the noise rule."""
@@ -356,6 +380,9 @@ def header_lines(title, runs, floors, families, compared=True):
     lines.append(f"- Runs: {len(status)} (the run directories and the runs studies.tsv names): "
                  f"{status.count('ok')} finished, {status.count('failed')} failed, {status.count('incomplete')} not "
                  "finished (no final record yet).")
+    cost = compute_text(runs)
+    if cost:
+        lines.append(cost)
     if floors:
         lines.append("- Random-init floors (the linear probe on an untrained encoder, all labels, "
                      "mean ± std over seeds): " + "; ".join(

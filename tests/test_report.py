@@ -32,9 +32,11 @@ def write_json(path, obj):
 
 
 def make_run(root, name, script="pretrain", args=None, top1=None, z_top1=None, kind="linear",
-             label_fraction=1.0, failed=False, features=False, steps_per_epoch=20, knn=None, config=None):
+             label_fraction=1.0, failed=False, features=False, steps_per_epoch=20, knn=None, config=None,
+             epoch_seconds=30.0, result_seconds=12.0):
     """One run directory as the scripts write it; top1=None leaves out the result file. knn: the
-    last epoch's kNN top-1 (default: from top1); config: extra config.json entries."""
+    last epoch's kNN top-1 (default: from top1); config: extra config.json entries; epoch_seconds,
+    result_seconds: each epoch's and each result file's recorded seconds."""
     d = root / name
     d.mkdir(parents=True)
     full_args = dict(BASE, **(args or {})) if script == "pretrain" else dict(args or {})
@@ -49,21 +51,21 @@ def make_run(root, name, script="pretrain", args=None, top1=None, z_top1=None, k
             for e in range(1, epochs + 1):
                 m = {"epoch": e, "step": e * steps_per_epoch, "lr": 0.1,
                      "loss": 6.0 - e + full_args.get("tau", 0.0),
-                     "seconds": 30.0, "img_per_s": 100.0, "pos_top1": 10.0 * e}
+                     "seconds": epoch_seconds, "img_per_s": 100.0, "pos_top1": 10.0 * e}
                 if e % 2 == 1 or e == epochs:
                     m["knn_top1"] = 20.0 + 5 * e + (top1 or 0.0) / 10 + knn_shift
                 f.write(json.dumps(m) + "\n")
             f.write('{"epoch": 99, "loss"')  # torn last line of a killed run
     if top1 is not None:
         result = {"kind": kind, "test_acc": top1, "test_top5": top1 + 10, "train_acc": 90.0,
-                  "label_fraction": label_fraction, "epochs": 5, "seconds": 12.0,
+                  "label_fraction": label_fraction, "epochs": 5, "seconds": result_seconds,
                   "feature": "h", "ckpt": "x/encoder.pt", "args": full_args}
         write_json(d / {"supervised": "supervised.json", "finetune": "finetune.json"}.get(kind, "linear_eval.json"),
                    result)
     if z_top1 is not None:
         write_json(d / "linear_eval_z.json", {"kind": "linear", "test_acc": z_top1,
                                               "test_top5": 99.0, "label_fraction": 1.0,
-                                              "feature": "z"})
+                                              "feature": "z", "seconds": result_seconds})
     if failed:
         (d / "FAILED").write_text(f"python pretrain.py --tau 1.0\nlog: {d}/log.txt\n")
         (d / "log.txt").write_text("Traceback ...\n")
@@ -120,6 +122,24 @@ def table_row(text, first_cell):
     rows = [ln for ln in text.splitlines() if ln.startswith(f"| {first_cell} |")]
     assert len(rows) == 1, (first_cell, rows)
     return rows[0]
+
+
+def test_header_sums_what_the_finished_runs_cost_in_all_and_by_seed(tmp_path):
+    """Pre-training counts the epochs' seconds; evaluation the result files' (the probe on h and on
+    z; the supervised baseline's whole run, not its epochs again); a failed run counts nothing."""
+    root = tmp_path / "runs"
+    timed = {"epoch_seconds": 1200.0, "result_seconds": 360.0, "config": {"threads": 1}}
+    make_run(root, "a_s0", args={"epochs": 3}, top1=70.0, z_top1=60.0, **timed)  # 3,600 + 360 + 360
+    make_run(root, "b_s1", args={"epochs": 3, "seed": 1}, top1=71.0, **timed)  # 3,600 + 360
+    make_run(root, "c_s1", args={"epochs": 3, "seed": 1, "tau": 1.0}, failed=True, **timed)  # nothing
+    make_run(root, "sup_s0", "supervised_baseline", dict(RECIPE, epochs=3, label_fraction=0.01), 30.0,
+             kind="supervised", label_fraction=0.01, **timed)  # 360, its epochs' 3,600 not again
+    (root / "studies.tsv").write_text("tau\ta_s0\ntau\tb_s1\ntau\tc_s1\nlabel\tsup_s0\n")
+    assert report.main([str(root), "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "REPORT.md").read_text()
+    assert ("- Compute: the 3 finished runs' own timings add up to 2.4 hours, pre-training 2.0 and evaluation "
+            "0.4 (the probes, fine-tuning, the supervised baseline); by seed (hours): 0: 1.3, 1: 1.1; each run "
+            "on 1 thread (") in text
 
 
 def test_mean_std_uses_sample_std():
