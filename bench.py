@@ -13,7 +13,9 @@
           worker per core, against augment.BatchedAugment on the CPU (and on CUDA).
 3. train: pre-training throughput and peak memory of SimCLR for convnet, quicknet and resnet18,
           per augmentation backend (common.TwoViews), fp32 against autocast where the device has
-          bf16, and on the CPU the small encoders also in NCHW (pretrain.py runs channels_last).
+          bf16, and on the CPU the small encoders also in NCHW (pretrain.py runs channels_last);
+          last, the step of `pretrain.py --recipe quick` as it runs (its batch, its two 16x16
+          multi-crop views), with the share of making the views.
 
 Times are medians of repeats after a warm-up (torch.cuda.synchronize before reading the clock).
 Images are random uint8: the cost of these ops does not depend on the pixel values, and no
@@ -22,6 +24,7 @@ idle machine (the tables warn when the 1-min load average is above 0.5): torch's
 each other at every op, so a process competing for the cores slows CPU timings by 2x to 100x.
 """
 import argparse
+import itertools
 import os
 import platform
 import resource
@@ -39,7 +42,6 @@ import common
 import dataloader
 import logs
 import loss
-import methods
 import optim
 import pretrain  # only for its parser: the benchmark runs with pretrain.py's default flags
 
@@ -49,17 +51,18 @@ GOAL_AUG_SPEEDUP = 5.0  # batched augmentation at least 5x torchvision on the CP
 GOAL_AUG_SHARE = 0.5  # on a GPU the training step, not augmentation, takes most of a step
 # Sizes per profile. loop_n: where the literal loop is timed (it is O(N^2) Python-level ops);
 # train_bs: the encoders, each with its batch on the CPU (resnet18 runs at tens of images/s
-# there); on CUDA every encoder uses pretrain.py's default batch of 256.
+# there); on CUDA every encoder uses pretrain.py's default batch of 256. recipe_bs: the batch of the
+# --recipe quick row (None: the recipe's own).
 PROFILES = {
     "full": dict(loss_n=(64, 256, 1024), loop_n=(64, 256), dim=128, repeats=9, loop_repeats=2,
                  aug_images=4096, aug_passes=3, train_bs={"convnet": 256, "quicknet": 256, "resnet18": 64},
-                 warmup=1, steps=5, gpu_warmup=5, gpu_steps=30),
+                 warmup=1, steps=5, gpu_warmup=5, gpu_steps=30, recipe_bs=None),
     "quick": dict(loss_n=(64, 256, 1024), loop_n=(64, 256), dim=128, repeats=5, loop_repeats=1,
                   aug_images=2048, aug_passes=1, train_bs={"convnet": 64, "quicknet": 64, "resnet18": 64},
-                  warmup=1, steps=3, gpu_warmup=3, gpu_steps=10),
+                  warmup=1, steps=3, gpu_warmup=3, gpu_steps=10, recipe_bs=None),
     "tiny": dict(loss_n=(8, 16), loop_n=(8,), dim=16, repeats=2, loop_repeats=1,  # for the tests
                  aug_images=64, aug_passes=1, train_bs={"convnet": 8},  # convnet only: seconds
-                 warmup=1, steps=1, gpu_warmup=1, gpu_steps=1),
+                 warmup=1, steps=1, gpu_warmup=1, gpu_steps=1, recipe_bs=8),
 }
 AUG_BS = 256  # images per batch in the augmentation benchmark (pretrain.py's default --bs)
 
@@ -192,19 +195,23 @@ def bench_aug(device, p):
 
 # ---------------------------------------------------------------------------- 3. pre-training
 
-def bench_train_one(device, encoder, backend, amp, bs, warmup, steps, layout="channels_last"):
+def bench_train_one(device, encoder, backend, amp, bs, warmup, steps, layout="channels_last", recipe=None):
     """Images/s and peak memory of pretrain.py's SimCLR step (two views, forward, backward, SGD).
-    layout: channels_last, as pretrain.py runs, or nchw (PyTorch's default) to show what it buys."""
+    layout: channels_last, as pretrain.py runs, or nchw (PyTorch's default) to show what it buys;
+    recipe: a name of pretrain.RECIPES, whose flags then set the step (its views, multi-crop
+    included), except the encoder, backend, precision and batch given here (bs None: the recipe's)."""
     args = pretrain.build_parser().parse_args(
-        ["--encoder", encoder, "--bs", str(bs), "--aug-backend", backend, "--amp", amp,
-         "--workers", str(os.cpu_count() or 1)])
+        (["--recipe", recipe] if recipe else [])
+        + ["--encoder", encoder, "--aug-backend", backend, "--amp", amp, "--workers", str(os.cpu_count() or 1)]
+        + (["--bs", str(bs)] if bs else []))
+    bs = args.bs
     pretrain.check_args(args)  # resolves --lr from --optimizer
     torch.manual_seed(0)
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    method = methods.build_method("simclr", encoder, args.head, args.proj_dim).to(device)
+    method = pretrain.build_method(args, device)  # the recipe's method, head and temperature
     optimizer = optim.sgd(method.parameters(), optim.scaled_lr(args.lr, bs), args.wd)
     dtype = common.amp_dtype(amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
@@ -216,8 +223,8 @@ def bench_train_one(device, encoder, backend, amp, bs, warmup, steps, layout="ch
     batches = views.epoch(0)
 
     def step():  # pretrain.main's loop body, without the logging
-        x1, x2, idx = next(batches)
-        common.ssl_step(method, x1, x2, optimizer, scaler, dtype, idx, memory_format=memory_format)
+        x1, x2, idx, *small = next(batches)  # small: the multi-crop views, if any
+        common.ssl_step(method, x1, x2, optimizer, scaler, dtype, idx, *small, memory_format=memory_format)
 
     for _ in range(warmup):  # also starts the DataLoader workers and runs cudnn's autotuning
         step()
@@ -228,14 +235,15 @@ def bench_train_one(device, encoder, backend, amp, bs, warmup, steps, layout="ch
     sync(device)
     step_ms = 1000 * (time.perf_counter() - t0) / steps
     row = {"encoder": encoder, "backend": backend, "amp": amp, "layout": layout, "precision": common.precision_name(dtype),
-           "device": device.type, "batch": bs, "steps": steps, "img_per_s": bs / step_ms * 1000, "step_ms": step_ms}
+           "device": device.type, "batch": bs, "steps": steps, "img_per_s": bs / step_ms * 1000, "step_ms": step_ms,
+           "recipe": recipe, "small_crops": views.small_crops}
     if device.type == "cuda":
         row["peak_mem_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     else:  # the process's high-water mark: it rises only when a row needs more than any before
         row["peak_rss_growth_mb"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
-    if views.batched:  # share of the step spent making the two views of one batch
-        x = views.x[:bs]
-        row["aug_ms"] = time_ms(lambda: views.aug(torch.cat([x, x])), device, repeats=5)  # as TwoViews does
+    if views.batched:  # share of the step spent making the views of one batch, as the step gets them
+        more = itertools.chain.from_iterable(views.epoch(e) for e in itertools.count(1))
+        row["aug_ms"] = time_ms(lambda: next(more), device, repeats=5)
         row["aug_share"] = row["aug_ms"] / step_ms
     batches = views = None  # stops the DataLoader workers
     return row
@@ -255,6 +263,10 @@ def bench_train(device, p):
         if device.type == "cpu" and encoder != "resnet18":  # what channels_last buys on the CPU (oneDNN)
             log(f"train: {encoder}, batched, amp {amps[-1]}, batch {bs}, NCHW")
             rows.append(bench_train_one(device, encoder, "batched", amps[-1], bs, p["warmup"], p["steps"], layout="nchw"))
+    warm, steps = (p["gpu_warmup"], p["gpu_steps"]) if device.type == "cuda" else (p["warmup"], p["steps"])
+    log(f"train: pretrain.py --recipe quick, amp {amps[-1]}")  # the CPU recipe's own step, multi-crop included
+    rows.append(bench_train_one(device, pretrain.RECIPES["quick"]["encoder"], "batched", amps[-1], p["recipe_bs"],
+                                warm, steps, recipe="quick"))
     # the goal is about the default recipe: resnet18, batched augmentation, --amp auto
     default = [r for r in rows if (r["encoder"], r["backend"], r["amp"]) == ("resnet18", "batched", "auto")]
     goal = {"what": f"on a GPU, augmentation < {GOAL_AUG_SHARE:.0%} of a step (resnet18, batched, --amp auto)",
@@ -314,14 +326,17 @@ def tables(results):
         cuda = m["device"] == "cuda"
         mem = "peak GPU memory MB" if cuda else "peak RSS growth MB"
         out += ["**SimCLR pre-training step** (two views, forward, backward, SGD; pretrain.py's code; "
-                "source images/s over the timed steps). aug share = time of the two BatchedAugment calls "
-                "of one batch / step time.", "",
+                "source images/s over the timed steps; the last row is `pretrain.py --recipe quick`'s step, "
+                "its small multi-crop views included). aug share = time of making one batch's views "
+                "(common.TwoViews) / step time.", "",
                 f"| encoder | augmentation | precision | layout | batch | timed steps | images/s | step ms | {mem} | aug share |",
                 "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
         for row in r["rows"]:
             memory = row.get("peak_mem_mb", row.get("peak_rss_growth_mb"))
             share = f"{row['aug_share']:.0%}" if "aug_share" in row else "n/a"
-            out.append(f"| {row['encoder']} | {row['backend']} | {row['precision']} | {row.get('layout', 'channels_last')} | "
+            encoder = row["encoder"] + (f" (`--recipe {row['recipe']}`, {row['small_crops']} small crops)"
+                                        if row.get("recipe") else "")
+            out.append(f"| {encoder} | {row['backend']} | {row['precision']} | {row.get('layout', 'channels_last')} | "
                        f"{row['batch']} | {row['steps']} | "
                        f"{fmt(row['img_per_s'])} | {fmt(row['step_ms'], 0)} | {fmt(memory, 0)} | {share} |")
         if not cuda:

@@ -12,6 +12,7 @@ import torch
 import bench
 import common
 import loss
+import pretrain
 
 
 @pytest.mark.parametrize("n, d, tau", [(1, 4, 0.5), (8, 16, 0.5), (5, 128, 0.1)])
@@ -82,9 +83,12 @@ def test_train_section_rows(tiny_run):
     # fp32 and, where --amp auto means bf16 on this CPU, autocast too
     amps = ["off", "auto"] if common.cpu_has_bf16() else ["off"]
     # channels_last as pretrain.py runs, and on the CPU one NCHW row to show what that layout buys
-    assert [(r["encoder"], r["backend"], r["amp"], r["layout"]) for r in rows] == [
-        ("convnet", backend, amp, "channels_last") for backend in ("torchvision", "batched") for amp in amps
-    ] + [("convnet", "batched", amps[-1], "nchw")]
+    # and last the step of pretrain.py --recipe quick, with its two small multi-crop views
+    assert [(r["encoder"], r["backend"], r["amp"], r["layout"], r["recipe"]) for r in rows] == [
+        ("convnet", backend, amp, "channels_last", None) for backend in ("torchvision", "batched") for amp in amps
+    ] + [("convnet", "batched", amps[-1], "nchw", None), ("quicknet", "batched", amps[-1], "channels_last", "quick")]
+    assert [r["small_crops"] for r in rows] == [0] * (len(rows) - 1) + [pretrain.RECIPES["quick"]["small_crops"]]
+    assert rows[-1]["batch"] == bench.PROFILES["tiny"]["recipe_bs"]
     assert list(bench.PROFILES["quick"]["train_bs"]) == list(bench.PROFILES["full"]["train_bs"]) == [
         "convnet", "quicknet", "resnet18"]
     for r in rows:
@@ -92,6 +96,26 @@ def test_train_section_rows(tiny_run):
         assert r["img_per_s"] > 0 and "peak_rss_growth_mb" in r
         assert ("aug_share" in r) == (r["backend"] == "batched")
     assert tiny_run[1]["train"]["goal"]["met"] is None  # a GPU-only goal
+
+
+def test_recipe_row_times_the_recipes_own_step_multi_crop_views_included(monkeypatch):
+    """The --recipe quick row trains on what pretrain.py --recipe quick feeds its step: the large views
+    and the small multi-crop ones, at the recipe's batch unless one is given."""
+    seen = []
+    real = common.ssl_step
+
+    def spy(model, x1, x2, *rest, **kw):
+        seen.append((x1.shape, [t.shape for t in rest[4:]]))  # rest: optimizer, scaler, dtype, idx, small...
+        return real(model, x1, x2, *rest, **kw)
+
+    monkeypatch.setattr(common, "ssl_step", spy)
+    row = bench.bench_train_one(torch.device("cpu"), "quicknet", "batched", "off", 4, 1, 1, recipe="quick")
+    k, small = pretrain.RECIPES["quick"]["small_crops"], 16
+    assert seen == [(torch.Size([4, 3, 32, 32]), [torch.Size([k * 4, 3, small, small])])] * 2  # warm-up, timed
+    assert (row["recipe"], row["small_crops"], row["batch"]) == ("quick", k, 4) and row["aug_share"] > 0
+    seen.clear()
+    row = bench.bench_train_one(torch.device("cpu"), "quicknet", "batched", "off", None, 1, 1, recipe="quick")
+    assert row["batch"] == pretrain.RECIPES["quick"]["bs"] and seen[0][0][0] == row["batch"]
 
 
 def test_markdown_tables(tiny_run, capsys):
