@@ -43,7 +43,7 @@ import dataloader
 import logs
 import loss
 import optim
-import pretrain  # only for its parser: the benchmark runs with pretrain.py's default flags
+import pretrain  # its parser, recipes and build_method: the benchmark runs pretrain.py's flags and objective
 
 SECTIONS = ("loss", "aug", "train")
 GOAL_MATMUL_RATIO = 3.0  # nt_xent within 3x of its matrix-product bound at N = 256 (issue 5)
