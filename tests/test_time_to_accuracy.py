@@ -4,6 +4,7 @@ floor is recorded once (a second call trains nothing), and the table says what t
     python -m pytest -q tests/test_time_to_accuracy.py
 """
 import json
+import glob
 import os
 
 import pytest
@@ -135,7 +136,15 @@ def test_recipe_quick_sets_the_defaults_and_flags_on_the_command_line_win():
     assert tta.RECIPES["quick"][0] == ["--recipe", "quick"] and tta.RECIPES["quick"][1] == quick["encoder"]
 
 
-@pytest.mark.parametrize("out", ["tta", "tta_rerun"])
+COMMITTED = sorted(os.path.basename(os.path.dirname(f)) for f in glob.glob(os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results", "tta*", "TTA.md")))
+
+
+def test_every_committed_time_to_accuracy_folder_is_checked():
+    assert {"tta", "tta_rerun"} <= set(COMMITTED)
+
+
+@pytest.mark.parametrize("out", COMMITTED)
 def test_committed_tables_rebuild_from_their_records(tmp_path, out):
     """results/tta*/TTA.md (quoted by the README) is what `--table-only` makes of the committed
     records, byte for byte: no number in it was typed by hand."""
