@@ -252,18 +252,17 @@ def bench_train_one(device, encoder, backend, amp, bs, warmup, steps, layout="ch
 def bench_train(device, p):
     # fp32 against --amp auto where auto means something: CUDA, or a CPU with bf16 instructions
     amps = ("off", "auto") if device.type == "cuda" or common.cpu_has_bf16() else ("off",)
+    warm, steps = (p["gpu_warmup"], p["gpu_steps"]) if device.type == "cuda" else (p["warmup"], p["steps"])
     rows = []
     for encoder in p["train_bs"]:
         bs = 256 if device.type == "cuda" else p["train_bs"][encoder]
         for backend in ("torchvision", "batched"):
             for amp in amps:
                 log(f"train: {encoder}, {backend}, amp {amp}, batch {bs}")
-                warm, steps = (p["gpu_warmup"], p["gpu_steps"]) if device.type == "cuda" else (p["warmup"], p["steps"])
                 rows.append(bench_train_one(device, encoder, backend, amp, bs, warm, steps))
         if device.type == "cpu" and encoder != "resnet18":  # what channels_last buys on the CPU (oneDNN)
             log(f"train: {encoder}, batched, amp {amps[-1]}, batch {bs}, NCHW")
-            rows.append(bench_train_one(device, encoder, "batched", amps[-1], bs, p["warmup"], p["steps"], layout="nchw"))
-    warm, steps = (p["gpu_warmup"], p["gpu_steps"]) if device.type == "cuda" else (p["warmup"], p["steps"])
+            rows.append(bench_train_one(device, encoder, "batched", amps[-1], bs, warm, steps, layout="nchw"))
     log(f"train: pretrain.py --recipe quick, amp {amps[-1]}")  # the CPU recipe's own step, multi-crop included
     rows.append(bench_train_one(device, pretrain.RECIPES["quick"]["encoder"], "batched", amps[-1], p["recipe_bs"],
                                 warm, steps, recipe="quick"))

@@ -329,19 +329,19 @@ def compute_text(runs):
     evaluation (the probes, fine-tuning, the supervised baseline), in all and for each seed, with
     the threads each run had. None when no finished run recorded a time."""
     done = [r for r in runs.values() if r["status"] == "ok"]
-    pre = {id(r): r["seconds"] or 0.0 for r in done if r["script"] == "pretrain"}
-    cost = {id(r): pre.get(id(r), 0.0) + r["eval_seconds"] for r in done}
-    if not any(cost.values()):
+    pre = [(r["seconds"] or 0.0) if r["script"] == "pretrain" else 0.0 for r in done]
+    evaluation = [r["eval_seconds"] for r in done]
+    if not any(pre) and not any(evaluation):
         return None
     seeds = {}
-    for r in done:
+    for r, p, e in zip(done, pre, evaluation):
         seed = r["args"].get("seed")
         if seed is not None:
-            seeds[seed] = seeds.get(seed, 0.0) + cost[id(r)]
+            seeds[seed] = seeds.get(seed, 0.0) + p + e
     threads = sorted({r["config"].get("threads") for r in done if r["config"].get("threads")})
     hours = lambda s: f"{s / 3600:.1f}"
-    return (f"- Compute: the {len(done)} finished runs' own timings add up to {hours(sum(cost.values()))} hours, "
-            f"pre-training {hours(sum(pre.values()))} and evaluation {hours(sum(cost.values()) - sum(pre.values()))} "
+    return (f"- Compute: the {len(done)} finished runs' own timings add up to {hours(sum(pre) + sum(evaluation))} hours, "
+            f"pre-training {hours(sum(pre))} and evaluation {hours(sum(evaluation))} "
             "(the probes, fine-tuning, the supervised baseline)"
             + (f"; by seed (hours): {', '.join(f'{k}: {hours(v)}' for k, v in sorted(seeds.items()))}" if len(seeds) > 1 else "")
             + (f"; each run on {join_values(threads)} thread{'s' if threads != [1] else ''}" if threads else "")
